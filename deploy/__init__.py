@@ -1,0 +1,1 @@
+"""Define MobileNets, export them to ExecuTorch / Core ML, and drive the devices that run them."""

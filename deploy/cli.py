@@ -1,0 +1,49 @@
+"""`python -m deploy <command>`: a thin wrapper over the importable API.
+
+Each command lives in its own module with `add_arguments(parser)` and `run(args) -> int`;
+register it in COMMANDS. A DeployError (or any project error) becomes one line on stderr and
+exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bench.errors import BenchError
+from deploy.errors import DeployError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help)
+    "zoo": ("deploy.models.zoo", "print the zoo's params and MAdds beside the papers'"),
+}
+
+
+def build_parser(prog: str, commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in commands.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def run_cli(prog: str, commands: dict[str, tuple[str, str]], argv: list[str] | None) -> int:
+    """Parse, run, and turn every project error into one line and a non-zero exit."""
+    parser = build_parser(prog, commands)
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (DeployError, BenchError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished results were kept", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli("python -m deploy", COMMANDS, argv)

@@ -1,0 +1,70 @@
+"""Front door: `nox -l` lists what this project can do.
+
+Every session that needs torch runs in ONE shared virtualenv (`.nox/ml`): torch, executorch and
+coremltools are installed once, and re-installed only when `pyproject.toml` changes. Sessions do
+not call each other; they share the `_ml` helper below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["tests"]
+
+ROOT = Path(__file__).resolve().parent
+ML_ENV = ROOT / ".nox" / "ml"
+ML_BIN = ML_ENV / "bin"
+
+
+def _env_fingerprint() -> str:
+    """What the shared environment was built from: a change here rebuilds it."""
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def _ml(session: nox.Session) -> Path:
+    """Create or refresh the shared torch environment; return its bin folder.
+
+    pip (not uv) on purpose: the CPU build of torch lies on this disk for pip, while uv would
+    download a multi-GB CUDA build.
+    """
+    stamp = ML_ENV / ".installed-from"
+    if not (ML_BIN / "python").exists():
+        session.run(sys.executable, "-m", "venv", str(ML_ENV), external=True)
+    if not stamp.exists() or stamp.read_text() != _env_fingerprint():
+        pip = [str(ML_BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+        session.run(*pip, "install", "-e", f"{ROOT}[dev]", external=True)
+        stamp.write_text(_env_fingerprint())
+    return ML_BIN
+
+
+def _run_py(session: nox.Session, *args: str) -> None:
+    """Run the shared environment's python with the project on the path."""
+    bin_dir = _ml(session)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    session.run(str(bin_dir / "python"), *args, external=True, env=env)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (posargs go to pytest, e.g. `-- -k zoo -x`)."""
+    _run_py(session, "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style (ruff) and types (mypy)."""
+    _run_py(session, "-m", "ruff", "check", "deploy", "bench", "tests", "noxfile.py")
+    _run_py(session, "-m", "ruff", "format", "--check", "deploy", "bench", "tests", "noxfile.py")
+    _run_py(session, "-m", "mypy")
+
+
+@nox.session
+def zoo(session: nox.Session) -> None:
+    """Print the model zoo: our params and MAdds beside the papers' (posargs: model names)."""
+    _run_py(session, "-m", "deploy", "zoo", *session.posargs)
