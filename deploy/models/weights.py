@@ -1,0 +1,138 @@
+"""Where a model's weights come from: `random`, `imagenet`, or a checkpoint path.
+
+`random` is deterministic (fixed seed) and its BatchNorm statistics are re-estimated on real
+photographs, so activations have realistic ranges for calibration and latency; downstream it is
+always labelled `random`. `imagenet` reads torchvision's file from the torch hub cache and never
+downloads. A path loads a torchvision-format state dict strictly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from deploy.errors import CheckpointError, WeightsUnavailableError
+from deploy.images import load_images
+from deploy.models.layers import init_weights
+
+RANDOM_SEED = 0
+
+# torchvision's ImageNet checkpoints (width 1.0), newest first, as named in its hub cache.
+TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
+    "mobilenet_v2": ("mobilenet_v2-7ebf99e0.pth", "mobilenet_v2-b0353104.pth"),
+    "mobilenet_v3_large": ("mobilenet_v3_large-5c1a4163.pth", "mobilenet_v3_large-8738ca79.pth"),
+    "mobilenet_v3_small": ("mobilenet_v3_small-047dcff4.pth",),
+}
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Provenance of a model's weights, recorded in manifests and results."""
+
+    source: str  # "random" | "imagenet" | "checkpoint"
+    detail: str  # the seed, or the file read
+    sha256: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"source": self.source, "detail": self.detail, "sha256": self.sha256}
+
+
+def hub_checkpoint_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def randomize(model: nn.Module, resolution: int, seed: int = RANDOM_SEED) -> WeightsInfo:
+    """Seeded initialisation, then BatchNorm statistics re-estimated on real photographs."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        init_weights(model)
+    recalibrate_batchnorm(model, load_images(None, resolution).tensor)
+    return WeightsInfo("random", f"seed={seed}")
+
+
+def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor) -> None:
+    """Replace BatchNorm running statistics by the exact statistics over `images`."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    try:
+        with torch.no_grad():
+            for batch in images.split(8):
+                model(batch)
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        model.eval()
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> WeightsInfo:
+    """Load a torchvision-format state dict strictly; every failure names the fix."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}); "
+            "re-download it or pass a torchvision-format state dict"
+        ) from None
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds no state dict; save model.state_dict()")
+    model.load_state_dict(_strict_check(model, state, path), strict=True)
+    model.eval()
+    return WeightsInfo("checkpoint", str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _strict_check(model: nn.Module, state: dict, path: Path) -> dict:
+    """The state dict itself, or a CheckpointError saying how it differs from the model."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        k
+        for k in expected
+        if k in state and hasattr(state[k], "shape") and state[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or wrong:
+        first = (missing or unexpected or wrong)[0]
+        raise CheckpointError(
+            f"checkpoint {path} does not match the model ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(wrong)} mis-shaped keys, e.g. {first!r}); "
+            "check the model name's family and width"
+        )
+    return state
+
+
+def load_imagenet(model: nn.Module, family: str, width: float) -> WeightsInfo:
+    """torchvision's ImageNet weights from the torch hub cache (never downloaded)."""
+    names = TORCHVISION_FILES.get(family)
+    if names is None:
+        raise WeightsUnavailableError(
+            f"torchvision publishes no ImageNet weights for {family}; pass a checkpoint path"
+        )
+    if width != 1.0:
+        raise WeightsUnavailableError(
+            f"torchvision's ImageNet weights exist only for {family} width 1.0; "
+            "use width 1.0 or pass a checkpoint path"
+        )
+    folder = hub_checkpoint_dir()
+    for name in names:
+        if (folder / name).is_file():
+            info = load_checkpoint(model, folder / name)
+            return WeightsInfo("imagenet", info.detail, info.sha256)
+    raise WeightsUnavailableError(
+        f"ImageNet weights for {family} are not on this machine and are never downloaded; "
+        f"copy torchvision's {names[0]} into {folder}"
+    )
