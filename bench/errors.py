@@ -3,3 +3,23 @@
 
 class BenchError(Exception):
     """Base of every error raised by the bench package."""
+
+
+class RunnerBuildError(BenchError):
+    """The native runner could not be configured or compiled."""
+
+
+class RunnerError(BenchError):
+    """The runner crashed, hung, or printed no result."""
+
+
+class ResultSchemaError(BenchError):
+    """A runner result JSON does not follow the schema in bench/results.py."""
+
+
+class ArtifactError(BenchError):
+    """A .pte is missing or does not match the manifest's sha256."""
+
+
+class StoreError(BenchError):
+    """The results store cannot be opened, migrated or written."""
