@@ -81,7 +81,9 @@ def checksum(data: bytes | bytearray | memoryview) -> int:
     return sum(data) & 0xFFFFFFFF
 
 
-def pack_header(command: int, arg0: int, arg1: int, payload: bytes, with_checksum: bool) -> bytes:
+def pack_header(
+    command: int, arg0: int, arg1: int, payload: bytes | bytearray, with_checksum: bool
+) -> bytes:
     """The 24-byte header that precedes a payload on the wire."""
     check = checksum(payload) if with_checksum and payload else 0
     return HEADER.pack(command, arg0, arg1, len(payload), check, command ^ 0xFFFFFFFF)

@@ -1,0 +1,475 @@
+"""Android over ADB on adb-shell, hardened: every push verified, every failure one clear line.
+
+    with AndroidDevice.connect("127.0.0.1:5555") as phone:   # or a USB serial, or None
+        phone.push(Path("runner"))                            # -> /data/local/tmp/mobilenet_deploy/runner
+        result = phone.shell("cd /data/local/tmp/mobilenet_deploy && ./runner", timeout_s=600,
+                             on_output=print)
+        result.exit_code, phone.info().big_core_mask
+
+Everything we put on the phone lives under DEVICE_ROOT; `cleanup()` removes it. Names with shell
+metacharacters are refused, and every path that reaches the device shell is quoted.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import posixpath
+import re
+import secrets
+import shlex
+import stat as stat_module
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from adb_shell import exceptions as adb_errors
+from adb_shell.adb_device import AdbDevice
+
+from deploy.devices import discovery, info, keys
+from deploy.devices.adbsync import StreamClosed, SyncFailure, SyncSession
+from deploy.devices.base import DEVICE_ROOT, Device, DeviceInfo, OutputCallback, PushResult, ShellResult
+from deploy.devices.errors import (
+    DeviceBusyError,
+    DeviceCommandError,
+    DeviceDisconnectedError,
+    DeviceError,
+    DeviceFullError,
+    DeviceTimeoutError,
+    DeviceUnauthorizedError,
+    NoDeviceError,
+    PushVerificationError,
+    UnsafePathError,
+)
+from deploy.devices.transport import TcpTransport, TransportClosed, TransportRefused, TransportTimeout
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._+,=@%][A-Za-z0-9._+,=@%-]*$")
+_SHA_LINE = re.compile(r"^([0-9a-f]{64})\s+\*?(.+)$")
+_HASH_CHUNK = 1 << 20
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_device_path(path: str) -> str:
+    """`path` normalised, if it is absolute and every part is a plain name; else UnsafePathError."""
+    norm = posixpath.normpath(path)
+    parts = [part for part in norm.split("/") if part]
+    if not norm.startswith("/") or ".." in path.split("/"):
+        raise UnsafePathError(f"device path {path!r} must be absolute, without '..': fix the name")
+    for part in parts:
+        if not _SAFE_NAME.match(part):
+            raise UnsafePathError(
+                f"refusing device path {path!r}: {part!r} has shell metacharacters or spaces; "
+                "rename it to letters, digits and ._+,=@%-"
+            )
+    return norm
+
+
+class AndroidDevice(Device):
+    """One Android phone (or simulator) over ADB, through adb-shell on hardened transports.
+
+    Timeouts are explicit: `connect_timeout_s` for the handshake, `auth_timeout_s` for the user
+    to tap Allow, `io_timeout_s` for any silence during file transfers and short commands.
+    A shell command gets `timeout_s` in total (and as its allowed silence).
+    """
+
+    def __init__(
+        self,
+        serial: str,
+        *,
+        key_path: Path | None = None,
+        signers: Sequence[Any] | None = None,
+        connect_timeout_s: float = 5.0,
+        auth_timeout_s: float = 60.0,
+        io_timeout_s: float = 10.0,
+        notify: Callable[[str], None] = _stderr,
+        device_root: str = DEVICE_ROOT,
+    ) -> None:
+        self.serial = serial
+        self.key_path = key_path
+        self._signers = list(signers) if signers is not None else None
+        self.connect_timeout_s = connect_timeout_s
+        self.auth_timeout_s = auth_timeout_s
+        self.io_timeout_s = io_timeout_s
+        self.notify = notify
+        self.root = check_device_path(device_root)
+        self._adb: AdbDevice | None = None
+
+    # --- connection ---
+    @classmethod
+    def connect(cls, serial: str | None = None, **options: Any) -> AndroidDevice:
+        """Connect to --serial / ANDROID_SERIAL / the only USB device (see discovery)."""
+        device = cls(discovery.resolve_serial(serial), **options)
+        device.open()
+        return device
+
+    def _transport(self) -> Any:
+        tcp = discovery.split_tcp_serial(self.serial)
+        if tcp is not None:
+            return TcpTransport(*tcp)
+        try:
+            import usb1
+            from adb_shell.transport.usb_transport import UsbTransport
+        except (ImportError, OSError) as exc:
+            raise NoDeviceError(
+                f"USB device {self.serial} needs libusb ({exc}): install libusb-1.0, "
+                "or use a HOST:PORT serial"
+            ) from exc
+        try:
+            return UsbTransport.find_adb(serial=self.serial, default_transport_timeout_s=self.io_timeout_s)
+        except adb_errors.UsbDeviceNotFoundError:
+            raise NoDeviceError(
+                f"no USB device with serial {self.serial}: check the cable and `python -m deploy devices`"
+            ) from None
+        except usb1.USBError as exc:
+            raise DeviceBusyError(f"USB device {self.serial}: {exc}: {discovery.BUSY_HINT}") from exc
+
+    def open(self) -> None:
+        """Connect and authenticate; tells the user when the phone must accept our key."""
+        self.close()
+        signers = self._signers if self._signers is not None else keys.load_signers(self.key_path)
+        adb = AdbDevice(self._transport(), default_transport_timeout_s=self.io_timeout_s, banner="mobilenet-deploy")
+        prompted = False
+
+        def on_prompt(_manager: object) -> None:
+            nonlocal prompted
+            prompted = True
+            self.notify(
+                f"{self.serial}: accept the 'Allow USB debugging?' prompt on the phone "
+                f"(tick 'Always allow from this computer'); waiting up to {self.auth_timeout_s:g} s"
+            )
+
+        try:
+            with self._guard("connect", drop=False):
+                adb.connect(
+                    rsa_keys=signers,
+                    transport_timeout_s=self.connect_timeout_s,
+                    auth_timeout_s=self.auth_timeout_s,
+                    read_timeout_s=self.connect_timeout_s,
+                    auth_callback=on_prompt,
+                )
+        except (DeviceDisconnectedError, DeviceTimeoutError) as exc:
+            adb.close()
+            if not prompted:
+                raise
+            if isinstance(exc, DeviceTimeoutError):
+                raise DeviceUnauthorizedError(
+                    f"{self.serial} did not accept this computer's key within {self.auth_timeout_s:g} s: "
+                    "unlock the phone, tap Allow on the USB debugging prompt, and retry"
+                ) from None
+            raise DeviceUnauthorizedError(
+                f"{self.serial} refused this computer's key: revoke USB debugging authorizations "
+                "on the phone, reconnect, and tap Allow"
+            ) from None
+        except DeviceError:
+            adb.close()
+            raise
+        self._adb = adb
+
+    def close(self) -> None:
+        adb, self._adb = self._adb, None
+        if adb is not None:
+            try:
+                adb.close()
+            except Exception:  # closing a broken connection must not hide the real error
+                pass
+
+    def _connected(self) -> AdbDevice:
+        if self._adb is None:
+            self.open()
+        assert self._adb is not None
+        return self._adb
+
+    @contextmanager
+    def _guard(self, operation: str, *, drop: bool = True) -> Iterator[None]:
+        """Turn transport and adb-shell failures into one-line device errors."""
+        where = f"{self.serial} during {operation}"
+        try:
+            yield
+        except DeviceError:
+            if drop:
+                self.close()
+            raise
+        except TransportRefused as exc:
+            raise NoDeviceError(
+                f"nothing answers at {self.serial} ({exc}): check the address, run `adb tcpip 5555` "
+                "on a USB-connected phone, or start a simulator (`nox -s simulator`)"
+            ) from None
+        except (TransportClosed, StreamClosed, adb_errors.AdbConnectionError) as exc:
+            if drop:
+                self.close()
+            raise DeviceDisconnectedError(
+                f"device disconnected: {where} ({exc}); reconnect it (cable, Wi-Fi, `adb connect`) and retry"
+            ) from None
+        except TransportTimeout as exc:
+            if drop:
+                self.close()
+            raise DeviceTimeoutError(
+                f"{where}: no answer for {exc.timeout_s:g} s; check that the phone is awake and "
+                "connected, then retry (or give a longer timeout)"
+            ) from None
+        except (adb_errors.AdbTimeoutError, adb_errors.TcpTimeoutException) as exc:
+            if drop:
+                self.close()
+            raise DeviceTimeoutError(f"{where}: {exc}; reconnect the phone and retry") from None
+        except (adb_errors.UsbReadFailedError, adb_errors.UsbWriteFailedError) as exc:
+            if drop:
+                self.close()
+            text = str(getattr(exc, "usb_error", "") or exc)
+            if "TIMEOUT" in text.upper():
+                raise DeviceTimeoutError(f"{where}: USB timed out ({text}); reconnect and retry") from None
+            raise DeviceDisconnectedError(
+                f"device disconnected: {where} ({text}); reconnect the cable and retry"
+            ) from None
+        except (
+            adb_errors.InvalidChecksumError,
+            adb_errors.InvalidCommandError,
+            adb_errors.InvalidResponseError,
+            adb_errors.AdbCommandFailureException,
+        ) as exc:
+            if drop:
+                self.close()
+            raise DeviceCommandError(f"{where}: protocol error ({exc}); reconnect and retry") from None
+        except OSError as exc:
+            text = str(exc)
+            if "LIBUSB_ERROR_ACCESS" in text or "LIBUSB_ERROR_BUSY" in text:
+                raise DeviceBusyError(f"USB device {self.serial} is in use: {discovery.BUSY_HINT}") from None
+            raise
+        except Exception as exc:  # usb1 errors are not OSErrors
+            name = type(exc).__name__
+            if name in ("USBErrorAccess", "USBErrorBusy"):
+                raise DeviceBusyError(
+                    f"USB device {self.serial} is held by another program ({name}): {discovery.BUSY_HINT}"
+                ) from None
+            raise
+
+    # --- paths ---
+    def device_path(self, name: str | os.PathLike[str]) -> str:
+        """Where `name` lives on the device: relative names go under our folder; checked."""
+        text = os.fspath(name)
+        path = check_device_path(text if text.startswith("/") else f"{self.root}/{text}")
+        if path != self.root and not path.startswith(self.root + "/"):
+            raise UnsafePathError(f"{text!r} is outside {self.root}: push only into our own folder")
+        return path
+
+    # --- shell ---
+    def shell(
+        self,
+        command: str,
+        *,
+        timeout_s: float | None = None,
+        on_output: OutputCallback | None = None,
+        check: bool = False,
+    ) -> ShellResult:
+        """Run `command` with `sh`; its exit status is recovered from shell v1 with a marker.
+
+        Output is passed to `on_output` as it arrives (the stream is read with `timeout_s` as
+        its allowed silence and total, so long runs need a long `timeout_s`).
+        """
+        timeout = float(timeout_s if timeout_s is not None else self.io_timeout_s)
+        marker = f"__mobilenet_deploy_rc_{secrets.token_hex(6)}__"
+        wrapped = f"( {command}\n); echo {marker}$?"
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        keep = len(marker) + 8
+        pending = ""
+        chunks: list[str] = []
+        start = time.monotonic()
+        short = command.strip().splitlines()[0][:60] if command.strip() else "sh"
+        with self._guard(f"`{short}`"):
+            adb = self._connected()
+            stream = adb.streaming_shell(wrapped, transport_timeout_s=timeout, read_timeout_s=timeout, decode=False)
+            for raw in stream:
+                pending += decoder.decode(raw)
+                if len(pending) > keep:
+                    ready, pending = pending[:-keep], pending[-keep:]
+                    chunks.append(ready)
+                    if on_output is not None:
+                        on_output(ready)
+                if time.monotonic() - start > timeout:
+                    self.close()
+                    raise DeviceTimeoutError(
+                        f"{self.serial}: `{short}` still running after {timeout:g} s: "
+                        "give it a longer timeout_s"
+                    )
+        pending += decoder.decode(b"", final=True)
+        match = re.search(re.escape(marker) + r"(\d+)\r?\n?$", pending)
+        if match is None:
+            raise DeviceCommandError(
+                f"{self.serial}: `{short}` ended without an exit status (the shell was killed?); retry"
+            )
+        tail = pending[: match.start()]
+        chunks.append(tail)
+        if on_output is not None and tail:
+            on_output(tail)
+        result = ShellResult(int(match.group(1)), "".join(chunks), time.monotonic() - start)
+        if check and result.exit_code != 0:
+            last = result.output.strip().splitlines()[-1:] or [""]
+            raise DeviceCommandError(
+                f"{self.serial}: `{short}` exited with status {result.exit_code}: {last[0][:200]}"
+            )
+        return result
+
+    # --- files ---
+    @contextmanager
+    def _sync(self, operation: str) -> Iterator[SyncSession]:
+        with self._guard(operation):
+            session = SyncSession(self._connected(), self.io_timeout_s)
+            try:
+                yield session
+            except SyncFailure:
+                self._close_sync(session)
+                raise
+            else:
+                session.close()
+
+    def _close_sync(self, session: SyncSession) -> None:
+        try:
+            session.close()
+        except Exception:
+            self.close()
+
+    def remote_sha256(self, paths: Sequence[str]) -> dict[str, str]:
+        """sha256 of each existing file among `paths` on the device."""
+        if not paths:
+            return {}
+        quoted = " ".join(shlex.quote(path) for path in paths)
+        output = self.shell(f"sha256sum {quoted} 2>/dev/null", timeout_s=max(self.io_timeout_s, 30)).output
+        found: dict[str, str] = {}
+        lines = [line for line in output.splitlines() if line.strip()]
+        for line in lines:
+            match = _SHA_LINE.match(line.strip())
+            if match:
+                found[match.group(2)] = match.group(1)
+        # sha256sum prints in argument order, missing files skipped; map back by suffix
+        result: dict[str, str] = {}
+        for path in paths:
+            for printed, digest in found.items():
+                if printed == path or printed.endswith(path):
+                    result[path] = digest
+                    break
+        return result
+
+    def push(self, local: Path | str, remote: str | None = None) -> PushResult:
+        return self.push_many({Path(local): remote or Path(local).name})[0]
+
+    def push_many(self, files: Mapping[Path, str | None] | Sequence[Path]) -> list[PushResult]:  # type: ignore[override]
+        """Push files into our folder; unchanged ones (same sha256 on the device) are skipped.
+
+        Each push is verified on the device (size and sha256). Returns one result per file.
+        """
+        items = list(files.items()) if isinstance(files, Mapping) else [(Path(f), None) for f in files]
+        plan = []
+        for local, remote in items:
+            local = Path(local)
+            if not local.is_file():
+                raise DeviceCommandError(f"cannot push {local}: no such file; check the path")
+            target = self.device_path(remote or local.name)
+            plan.append((local, target, file_sha256(local), local.stat().st_size))
+        present = self.remote_sha256([target for _l, target, _s, _n in plan])
+        results: list[PushResult] = []
+        pushed = []
+        for local, target, digest, size in plan:
+            start = time.monotonic()
+            if present.get(target) == digest:
+                results.append(PushResult(local, target, size, digest, True, 0.0))
+                continue
+            self._push_one(local, target, size)
+            results.append(PushResult(local, target, size, digest, False, time.monotonic() - start))
+            pushed.append(target)
+        self._verify([r for r in results if not r.skipped])
+        return results
+
+    def _push_one(self, local: Path, target: str, size: int) -> None:
+        st = local.stat()
+        mode = stat_module.S_IFREG | stat_module.S_IMODE(st.st_mode)
+        try:
+            with self._sync(f"push of {local.name}") as session, open(local, "rb") as source:
+                session.push(source, target, mode, int(st.st_mtime))
+        except SyncFailure as exc:
+            message = str(exc)
+            if "no space" in message.lower() or "enospc" in message.lower():
+                self._remove_quietly(target)
+                raise DeviceFullError(
+                    f"no space left on device {self.serial} for {local.name} ({size} bytes): "
+                    f"free space on the phone (or run `python -m deploy devices --cleanup`) and retry"
+                ) from None
+            raise DeviceCommandError(f"{self.serial}: push of {local.name} failed: {message}") from None
+
+    def _remove_quietly(self, target: str) -> None:
+        try:
+            self.shell(f"rm -f {shlex.quote(target)}", timeout_s=self.io_timeout_s)
+        except DeviceError:
+            pass
+
+    def _verify(self, results: Sequence[PushResult]) -> None:
+        if not results:
+            return
+        quoted = " ".join(shlex.quote(r.remote) for r in results)
+        sizes = self.shell(f"stat -c %s {quoted} 2>/dev/null", timeout_s=self.io_timeout_s).output.split()
+        digests = self.remote_sha256([r.remote for r in results])
+        for index, result in enumerate(results):
+            size = sizes[index] if index < len(sizes) else "missing"
+            if size != str(result.size_bytes) or digests.get(result.remote) != result.sha256:
+                raise PushVerificationError(
+                    f"{result.remote} on {self.serial} does not match {result.local} after the push "
+                    f"(size {size} vs {result.size_bytes}, sha256 "
+                    f"{digests.get(result.remote, 'missing')[:12]} vs {result.sha256[:12]}): push again"
+                )
+
+    def pull(self, remote: str, local: Path | str) -> Path:
+        """Copy a device file to `local` through a temporary file, verified by sha256."""
+        source = check_device_path(remote if remote.startswith("/") else f"{self.root}/{remote}")
+        destination = Path(local)
+        if destination.is_dir():
+            destination = destination / posixpath.basename(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        fd, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                try:
+                    with self._sync(f"pull of {source}") as session:
+                        session.pull(source, sink, digest.update)
+                except SyncFailure as exc:
+                    raise DeviceCommandError(f"{self.serial}: cannot pull {source}: {exc}") from None
+            expected = self.remote_sha256([source]).get(source)
+            if expected is not None and expected != digest.hexdigest():
+                raise PushVerificationError(
+                    f"{destination.name} pulled from {self.serial} has sha256 {digest.hexdigest()[:12]}, "
+                    f"the device has {expected[:12]}: pull again"
+                )
+            os.replace(temp, destination)
+        finally:
+            temp.unlink(missing_ok=True)
+        return destination
+
+    def stat(self, remote: str) -> tuple[int, int, int]:
+        """(mode, size, mtime) of a device path; zeros when missing."""
+        path = check_device_path(remote)
+        with self._sync(f"stat of {path}") as session:
+            return session.stat(path)
+
+    # --- facts ---
+    def info(self) -> DeviceInfo:
+        result = self.shell(info.INFO_SCRIPT, timeout_s=max(self.io_timeout_s, 20.0))
+        return info.parse_info(self.serial, result.output)
+
+    def cleanup(self) -> None:
+        """Remove our folder from the device."""
+        self.shell(f"rm -rf {shlex.quote(self.root)}", timeout_s=max(self.io_timeout_s, 60.0), check=True)
