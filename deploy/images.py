@@ -71,8 +71,8 @@ def image_files(folder: Path | None) -> list[Path]:
 
 def preprocess(path: Path, resolution: int) -> np.ndarray:
     """ImageNet evaluation preprocessing: resize (256/224 of the crop), centre crop, normalise."""
-    with Image.open(path) as image:
-        image = image.convert("RGB")
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
         short = round(resolution * 256 / 224)
         width, height = image.size
         scale = short / min(width, height)
