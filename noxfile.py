@@ -7,6 +7,7 @@ not call each other; they share the `_ml` helper below.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sys
@@ -34,12 +35,17 @@ def _ml(session: nox.Session) -> Path:
     download a multi-GB CUDA build.
     """
     stamp = ML_ENV / ".installed-from"
-    if not (ML_BIN / "python").exists():
-        session.run(sys.executable, "-m", "venv", str(ML_ENV), external=True)
-    if not stamp.exists() or stamp.read_text() != _env_fingerprint():
-        pip = [str(ML_BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-        session.run(*pip, "install", "-e", f"{ROOT}[dev]", external=True)
-        stamp.write_text(_env_fingerprint())
+    ML_ENV.parent.mkdir(parents=True, exist_ok=True)
+    # Two sessions started at once (say `tests` and `export` in two terminals) must not install
+    # into the same environment at the same time.
+    with open(ML_ENV.parent / ".ml.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (ML_BIN / "python").exists():
+            session.run(sys.executable, "-m", "venv", str(ML_ENV), external=True)
+        if not stamp.exists() or stamp.read_text() != _env_fingerprint():
+            pip = [str(ML_BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+            session.run(*pip, "install", "-e", f"{ROOT}[dev]", external=True)
+            stamp.write_text(_env_fingerprint())
     return ML_BIN
 
 
