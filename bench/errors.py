@@ -23,3 +23,7 @@ class ArtifactError(BenchError):
 
 class StoreError(BenchError):
     """The results store cannot be opened, migrated or written."""
+
+
+class CompareError(BenchError):
+    """A comparison cannot be made: unknown device, empty selection, bad threshold."""
