@@ -80,6 +80,17 @@ def check_device_path(path: str) -> str:
     return norm
 
 
+def _split_before_marker(text: str, marker: str) -> tuple[str, str]:
+    """(output that is surely the command's, the rest: from the marker or a partial marker)."""
+    found = text.find(marker)
+    if found >= 0:
+        return text[:found], text[found:]
+    for size in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:size]):
+            return text[:-size], text[-size:]
+    return text, ""
+
+
 class AndroidDevice(Device):
     """One Android phone (or simulator) over ADB, through adb-shell on hardened transports.
 
@@ -285,7 +296,6 @@ class AndroidDevice(Device):
         marker = f"__mobilenet_deploy_rc_{secrets.token_hex(6)}__"
         wrapped = f"( {command}\n); echo {marker}$?"
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        keep = len(marker) + 8
         pending = ""
         chunks: list[str] = []
         start = time.monotonic()
@@ -295,8 +305,8 @@ class AndroidDevice(Device):
             stream = adb.streaming_shell(wrapped, transport_timeout_s=timeout, read_timeout_s=timeout, decode=False)
             for raw in stream:
                 pending += decoder.decode(raw)
-                if len(pending) > keep:
-                    ready, pending = pending[:-keep], pending[-keep:]
+                ready, pending = _split_before_marker(pending, marker)
+                if ready:
                     chunks.append(ready)
                     if on_output is not None:
                         on_output(ready)
