@@ -74,3 +74,9 @@ def lint(session: nox.Session) -> None:
 def zoo(session: nox.Session) -> None:
     """Print the model zoo: our params and MAdds beside the papers' (posargs: model names)."""
     _run_py(session, "-m", "deploy", "zoo", *session.posargs)
+
+
+@nox.session
+def simulator(session: nox.Session) -> None:
+    """Serve a simulated Android phone on 127.0.0.1 until Ctrl-C (`-- --port 5555`)."""
+    _run_py(session, "-m", "deploy", "simulator", *session.posargs)
