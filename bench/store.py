@@ -1,0 +1,572 @@
+"""The results store: one SQLite file (default results/bench.sqlite), versioned with migrations.
+
+Tables (schema version 2):
+
+    devices    id (PK: "host:<hostname>", an adb serial, ...), kind (phone|host|simulator|peer),
+               name, model, soc, abi, os, metadata_json, first_seen, last_seen
+    artifacts  sha256 (PK), model, recipe, precision, backend, format, family, width,
+               resolution, input_shape (JSON), params, madds, weights_source, weights_sha256,
+               file, size_bytes, manifest_json, added_at
+    runs       id, device_id -> devices, artifact_sha256 -> artifacts, provenance, status
+               (ok|failed), error, runner_name, runner_version, executorch_version, threads,
+               core_mask, config_key, warmup, iterations, load_ms, first_inference_ms,
+               output_checksum, output_top1, started_at, ended_at, result_json, host_json,
+               [v2] temp_before_c, temp_after_c, latencies_valid
+    samples    run_id -> runs, phase (warmup|measured), idx, latency_ms
+
+Provenance is one of phone, host, simulator, emulated, peer. An EMULATED run (qemu) is kept as a
+functional check only: its output checksum/top1 are stored, its timings are not (no samples,
+NULL load/first-inference times, latencies_valid = 0), so nothing can read qemu time as a
+latency. A simulator run (the ADB simulator) has samples but latencies_valid = 0 as well.
+
+Writes are transactional per run: `record_run` inserts the run row and all its samples in one
+transaction, so a crash, SIGKILL or Ctrl-C leaves either the whole run or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import StoreError
+from bench.results import RunnerResult
+
+DEFAULT_PATH = Path("results") / "bench.sqlite"
+PROVENANCES = ("phone", "host", "simulator", "emulated", "peer")
+# Provenances whose timings are real measurements of a real CPU.
+TIMED_PROVENANCES = ("phone", "host", "peer")
+DEVICE_KINDS = ("phone", "host", "simulator", "peer")
+STATUSES = ("ok", "failed")
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Statement by statement: executescript() would COMMIT the migration's transaction."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE devices (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT, model TEXT, soc TEXT, abi TEXT, os TEXT,
+            metadata_json TEXT NOT NULL DEFAULT '{}',
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        );
+        CREATE TABLE artifacts (
+            sha256 TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            recipe TEXT NOT NULL,
+            precision TEXT, backend TEXT, format TEXT, family TEXT,
+            width REAL, resolution INTEGER, input_shape TEXT,
+            params INTEGER, madds INTEGER,
+            weights_source TEXT, weights_sha256 TEXT,
+            file TEXT, size_bytes INTEGER,
+            manifest_json TEXT NOT NULL DEFAULT '{}',
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device_id TEXT NOT NULL REFERENCES devices(id),
+            artifact_sha256 TEXT NOT NULL REFERENCES artifacts(sha256),
+            provenance TEXT NOT NULL
+                CHECK (provenance IN ('phone', 'host', 'simulator', 'emulated', 'peer')),
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            error TEXT,
+            runner_name TEXT, runner_version TEXT, executorch_version TEXT,
+            threads INTEGER, core_mask TEXT,
+            config_key TEXT NOT NULL,
+            warmup INTEGER, iterations INTEGER,
+            load_ms REAL, first_inference_ms REAL,
+            output_checksum REAL, output_top1 INTEGER,
+            started_at TEXT NOT NULL, ended_at TEXT,
+            result_json TEXT, host_json TEXT
+        );
+        CREATE INDEX runs_identity ON runs (device_id, artifact_sha256, config_key, status);
+        CREATE TABLE samples (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            phase TEXT NOT NULL CHECK (phase IN ('warmup', 'measured')),
+            idx INTEGER NOT NULL,
+            latency_ms REAL NOT NULL,
+            PRIMARY KEY (run_id, phase, idx)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    """Thermal state around a phone run, and an explicit flag for untrustworthy timings."""
+    db.execute("ALTER TABLE runs ADD COLUMN temp_before_c REAL")
+    db.execute("ALTER TABLE runs ADD COLUMN temp_after_c REAL")
+    db.execute("ALTER TABLE runs ADD COLUMN latencies_valid INTEGER NOT NULL DEFAULT 1")
+    db.execute(
+        "UPDATE runs SET latencies_valid = 0 WHERE provenance IN ('emulated', 'simulator')"
+    )
+
+
+# MIGRATIONS[i] takes a store from version i to version i + 1.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    id: str
+    kind: str
+    name: str = ""
+    model: str = ""
+    soc: str = ""
+    abi: str = ""
+    os: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    sha256: str
+    model: str
+    recipe: str
+    precision: str = ""
+    backend: str = ""
+    format: str = ""
+    family: str = ""
+    width: float | None = None
+    resolution: int | None = None
+    input_shape: tuple[int, ...] = ()
+    params: int | None = None
+    madds: int | None = None
+    weights_source: str = ""
+    weights_sha256: str = ""
+    file: str = ""
+    size_bytes: int | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_manifest_entry(cls, entry: Any) -> ArtifactRecord:
+        """From a deploy.export.manifest.ManifestEntry (duck-typed: only its fields are read)."""
+        model = entry.model if isinstance(entry.model, dict) else asdict(entry.model)
+        recipe = entry.recipe if isinstance(entry.recipe, dict) else asdict(entry.recipe)
+        weights = getattr(entry, "weights", None) or {}
+        if not isinstance(weights, dict):
+            weights = asdict(weights)
+        raw: dict[str, Any] = {}
+        with contextlib.suppress(TypeError):
+            raw = asdict(entry)
+        return cls(
+            sha256=entry.sha256,
+            model=model.get("name", ""),
+            recipe=recipe.get("name", ""),
+            precision=recipe.get("precision", ""),
+            backend=recipe.get("backend", ""),
+            format=recipe.get("format", ""),
+            family=model.get("family", ""),
+            width=model.get("width"),
+            resolution=model.get("resolution"),
+            input_shape=tuple(getattr(entry, "input_shape", ()) or ()),
+            params=getattr(entry, "params", None),
+            madds=getattr(entry, "madds", None),
+            weights_source=weights.get("source", "") or "",
+            weights_sha256=weights.get("sha256", "") or "",
+            file=str(getattr(entry, "file", "")),
+            size_bytes=getattr(entry, "size_bytes", None),
+            manifest=json.loads(json.dumps(raw, default=str)),
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    device_id: str
+    artifact_sha256: str
+    provenance: str
+    config_key: str
+    status: str = "ok"
+    error: str | None = None
+    runner_name: str = ""
+    runner_version: str = ""
+    executorch_version: str = ""
+    threads: int | None = None
+    core_mask: str = ""
+    warmup: int | None = None
+    iterations: int | None = None
+    load_ms: float | None = None
+    first_inference_ms: float | None = None
+    output_checksum: float | None = None
+    output_top1: int | None = None
+    started_at: str = field(default_factory=_now)
+    ended_at: str | None = None
+    result_json: str | None = None
+    host: dict[str, Any] = field(default_factory=dict)
+    temp_before_c: float | None = None
+    temp_after_c: float | None = None
+
+    @classmethod
+    def from_result(
+        cls,
+        result: RunnerResult,
+        *,
+        device_id: str,
+        provenance: str,
+        config_key: str,
+        started_at: str,
+        ended_at: str | None = None,
+        host: dict[str, Any] | None = None,
+        temp_before_c: float | None = None,
+        temp_after_c: float | None = None,
+    ) -> RunRecord:
+        return cls(
+            device_id=device_id,
+            artifact_sha256=result.artifact_sha256,
+            provenance=provenance,
+            config_key=config_key,
+            runner_name=result.runner_name,
+            runner_version=result.runner_version,
+            executorch_version=result.executorch_version,
+            threads=result.threads,
+            core_mask=result.cpu_mask,
+            warmup=result.warmup,
+            iterations=result.iterations,
+            load_ms=result.load_ms,
+            first_inference_ms=result.first_inference_ms,
+            output_checksum=result.checksum,
+            output_top1=result.top1,
+            started_at=started_at,
+            ended_at=ended_at or _now(),
+            result_json=result.to_json(),
+            host=host or {},
+            temp_before_c=temp_before_c,
+            temp_after_c=temp_after_c,
+        )
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as read back, joined with its device and artifact identity."""
+
+    id: int
+    device_id: str
+    device_kind: str
+    artifact_sha256: str
+    model: str
+    recipe: str
+    precision: str
+    input_shape: tuple[int, ...]
+    weights_source: str
+    provenance: str
+    status: str
+    error: str | None
+    runner_version: str
+    executorch_version: str
+    threads: int | None
+    core_mask: str
+    config_key: str
+    iterations: int | None
+    load_ms: float | None
+    first_inference_ms: float | None
+    output_checksum: float | None
+    output_top1: int | None
+    started_at: str
+    ended_at: str | None
+    latencies_valid: bool
+    temp_before_c: float | None
+    temp_after_c: float | None
+    host: dict[str, Any]
+
+
+_RUN_QUERY = """
+SELECT r.id, r.device_id, d.kind, r.artifact_sha256, a.model, a.recipe, a.precision,
+       a.input_shape, a.weights_source, r.provenance, r.status, r.error, r.runner_version,
+       r.executorch_version, r.threads, r.core_mask, r.config_key, r.iterations, r.load_ms,
+       r.first_inference_ms, r.output_checksum, r.output_top1, r.started_at, r.ended_at,
+       r.latencies_valid, r.temp_before_c, r.temp_after_c, r.host_json
+FROM runs r JOIN devices d ON d.id = r.device_id JOIN artifacts a ON a.sha256 = r.artifact_sha256
+"""
+
+
+class Store:
+    """Open with `Store.open(path)`; every write method is one transaction."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self._db = db
+        self.path = path
+
+    # -- opening and migrating ----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path = DEFAULT_PATH, *, _target_version: int | None = None) -> Store:
+        path = Path(path)
+        target = SCHEMA_VERSION if _target_version is None else _target_version
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open results store {path}: {exc}; pass --store with a writable path"
+            ) from None
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise StoreError(
+                f"results store {path} has schema version {version}, newer than this bench "
+                f"({SCHEMA_VERSION}); update mobilenet-deploy"
+            )
+        store = cls(db, path)
+        if version < target:
+            if version > 0:
+                store._backup(version)
+            store._migrate(version, target)
+        return store
+
+    def _backup(self, version: int) -> None:
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        if not backup.exists():
+            shutil.copy2(self.path, backup)
+
+    def _migrate(self, current: int, target: int) -> None:
+        for version in range(current, target):
+            try:
+                with self._transaction():
+                    MIGRATIONS[version](self._db)
+                    self._db.execute(f"PRAGMA user_version = {version + 1}")
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"cannot migrate results store {self.path} from v{version} to "
+                    f"v{version + 1}: {exc}"
+                ) from None
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT; any exception (KeyboardInterrupt too) rolls back."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+
+    def _write(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> None:
+        try:
+            with self._transaction():
+                self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def upsert_device(self, device: DeviceRecord) -> None:
+        if device.kind not in DEVICE_KINDS:
+            raise StoreError(f"device kind {device.kind!r} is not one of {DEVICE_KINDS}")
+        now = _now()
+        self._write(
+            """INSERT INTO devices (id, kind, name, model, soc, abi, os, metadata_json,
+                                    first_seen, last_seen)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name,
+                   model = excluded.model, soc = excluded.soc, abi = excluded.abi,
+                   os = excluded.os, metadata_json = excluded.metadata_json,
+                   last_seen = excluded.last_seen""",
+            (
+                device.id, device.kind, device.name, device.model, device.soc, device.abi,
+                device.os, json.dumps(device.metadata, sort_keys=True, default=str), now, now,
+            ),
+        )
+
+    def upsert_artifact(self, artifact: ArtifactRecord) -> None:
+        a = artifact
+        self._write(
+            """INSERT INTO artifacts (sha256, model, recipe, precision, backend, format, family,
+                   width, resolution, input_shape, params, madds, weights_source,
+                   weights_sha256, file, size_bytes, manifest_json, added_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (sha256) DO UPDATE SET model = excluded.model,
+                   recipe = excluded.recipe, precision = excluded.precision,
+                   backend = excluded.backend, format = excluded.format,
+                   family = excluded.family, width = excluded.width,
+                   resolution = excluded.resolution, input_shape = excluded.input_shape,
+                   params = excluded.params, madds = excluded.madds,
+                   weights_source = excluded.weights_source,
+                   weights_sha256 = excluded.weights_sha256, file = excluded.file,
+                   size_bytes = excluded.size_bytes, manifest_json = excluded.manifest_json""",
+            (
+                a.sha256, a.model, a.recipe, a.precision, a.backend, a.format, a.family,
+                a.width, a.resolution, json.dumps(list(a.input_shape)), a.params, a.madds,
+                a.weights_source, a.weights_sha256, a.file, a.size_bytes,
+                json.dumps(a.manifest, sort_keys=True, default=str), _now(),
+            ),
+        )
+
+    def record_run(
+        self,
+        run: RunRecord,
+        samples_ms: Iterable[float] = (),
+        warmup_ms: Iterable[float] = (),
+    ) -> int:
+        """Insert the run and its samples in ONE transaction; return the run id.
+
+        Emulated runs are stored without timings (see the module docstring); a failed run
+        carries no samples."""
+        if run.provenance not in PROVENANCES:
+            raise StoreError(f"provenance {run.provenance!r} is not one of {PROVENANCES}")
+        if run.status not in STATUSES:
+            raise StoreError(f"status {run.status!r} is not one of {STATUSES}")
+        emulated = run.provenance == "emulated" or (
+            run.result_json is not None and json.loads(run.result_json).get("emulated") is True
+        )
+        if emulated and run.provenance != "emulated":
+            raise StoreError(
+                f"an emulated (qemu) result cannot be stored as provenance {run.provenance!r}"
+            )
+        timed = not emulated and run.status == "ok"
+        valid = run.provenance in TIMED_PROVENANCES and run.status == "ok"
+        try:
+            with self._transaction():
+                cur = self._db.execute(
+                    """INSERT INTO runs (device_id, artifact_sha256, provenance, status, error,
+                           runner_name, runner_version, executorch_version, threads, core_mask,
+                           config_key, warmup, iterations, load_ms, first_inference_ms,
+                           output_checksum, output_top1, started_at, ended_at, result_json,
+                           host_json, temp_before_c, temp_after_c, latencies_valid)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                               ?, ?)""",
+                    (
+                        run.device_id, run.artifact_sha256, run.provenance, run.status,
+                        run.error, run.runner_name, run.runner_version, run.executorch_version,
+                        run.threads, run.core_mask, run.config_key, run.warmup,
+                        run.iterations if timed or emulated else None,
+                        run.load_ms if timed else None,
+                        run.first_inference_ms if timed else None,
+                        run.output_checksum, run.output_top1, run.started_at,
+                        run.ended_at or _now(), run.result_json,
+                        json.dumps(run.host, sort_keys=True, default=str),
+                        run.temp_before_c, run.temp_after_c, int(valid),
+                    ),
+                )
+                run_id = int(cur.lastrowid or 0)
+                if timed:
+                    for phase, values in (("warmup", warmup_ms), ("measured", samples_ms)):
+                        self._db.executemany(
+                            "INSERT INTO samples (run_id, phase, idx, latency_ms) "
+                            "VALUES (?, ?, ?, ?)",
+                            ((run_id, phase, i, float(v)) for i, v in enumerate(values)),
+                        )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"cannot record run in {self.path}: {exc} (upsert the device and the artifact "
+                "first)"
+            ) from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+        return run_id
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def has_run(self, device_id: str, artifact_sha256: str, config_key: str) -> bool:
+        """Is (device, artifact, config) already measured successfully? (resumable benches)"""
+        row = self._db.execute(
+            """SELECT 1 FROM runs WHERE device_id = ? AND artifact_sha256 = ? AND config_key = ?
+               AND status = 'ok' LIMIT 1""",
+            (device_id, artifact_sha256, config_key),
+        ).fetchone()
+        return row is not None
+
+    def runs(
+        self,
+        *,
+        device_id: str | None = None,
+        artifact_sha256: str | None = None,
+        model: str | None = None,
+        recipe: str | None = None,
+        provenance: str | None = None,
+        status: str | None = None,
+        config_key: str | None = None,
+    ) -> list[StoredRun]:
+        where, params = [], []
+        for column, value in (
+            ("r.device_id", device_id),
+            ("r.artifact_sha256", artifact_sha256),
+            ("a.model", model),
+            ("a.recipe", recipe),
+            ("r.provenance", provenance),
+            ("r.status", status),
+            ("r.config_key", config_key),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = _RUN_QUERY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id"
+        return [self._stored(row) for row in self._db.execute(sql, params)]
+
+    def run(self, run_id: int) -> StoredRun:
+        row = self._db.execute(_RUN_QUERY + " WHERE r.id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id} in {self.path}")
+        return self._stored(row)
+
+    @staticmethod
+    def _stored(row: tuple[Any, ...]) -> StoredRun:
+        values = list(row)
+        values[7] = tuple(json.loads(values[7] or "[]"))
+        values[24] = bool(values[24])
+        values[27] = json.loads(values[27] or "{}")
+        return StoredRun(*values)
+
+    def samples(self, run_id: int, phase: str = "measured") -> list[float]:
+        """Raw latencies of a run in order (empty for failed and emulated runs)."""
+        rows = self._db.execute(
+            "SELECT latency_ms FROM samples WHERE run_id = ? AND phase = ? ORDER BY idx",
+            (run_id, phase),
+        )
+        return [float(r[0]) for r in rows]
+
+    def device(self, device_id: str) -> DeviceRecord | None:
+        row = self._db.execute(
+            "SELECT id, kind, name, model, soc, abi, os, metadata_json FROM devices WHERE id = ?",
+            (device_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return DeviceRecord(*row[:7], metadata=json.loads(row[7]))
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

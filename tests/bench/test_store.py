@@ -1,0 +1,203 @@
+"""The results store: API, provenance rules, migrations, crash safety, bad paths."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from bench.errors import StoreError
+from bench.results import RunnerResult
+from bench.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ArtifactRecord,
+    DeviceRecord,
+    RunRecord,
+    Store,
+)
+from tests.bench.test_results import GOOD
+
+SHA = "ab" * 32
+
+
+def _fill(store: Store) -> None:
+    store.upsert_device(DeviceRecord("host:vm", "host", name="vm", metadata={"cpu": "EPYC"}))
+    store.upsert_artifact(
+        ArtifactRecord(SHA, "mobilenet_v2_1.0_224", "xnnpack_fp32", precision="fp32",
+                       input_shape=(1, 3, 224, 224), weights_source="random")
+    )
+
+
+def _result(**changes) -> RunnerResult:
+    return RunnerResult.from_json({**GOOD, **changes})
+
+
+def test_record_and_read_back(tmp_path):
+    store = Store.open(tmp_path / "bench.sqlite")
+    assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
+    _fill(store)
+    result = _result()
+    run = RunRecord.from_result(result, device_id="host:vm", provenance="host",
+                                config_key="threads=1", started_at="2025-01-01T00:00:00",
+                                host={"governor": "performance"})
+    run_id = store.record_run(run, result.samples_ms, result.warmup_ms)
+    assert store.samples(run_id) == [1.0, 1.2, 0.9]
+    assert store.samples(run_id, "warmup") == [1.0, 1.1]
+    got = store.run(run_id)
+    assert (got.model, got.recipe, got.precision) == ("mobilenet_v2_1.0_224", "xnnpack_fp32", "fp32")
+    assert got.input_shape == (1, 3, 224, 224) and got.weights_source == "random"
+    assert got.provenance == "host" and got.latencies_valid and got.threads == 1
+    assert got.host == {"governor": "performance"} and got.runner_version == "0.1.0"
+    assert store.has_run("host:vm", SHA, "threads=1")
+    assert not store.has_run("host:vm", SHA, "threads=2")
+    assert [r.id for r in store.runs(model="mobilenet_v2_1.0_224", provenance="host")] == [run_id]
+    assert store.device("host:vm").metadata == {"cpu": "EPYC"}
+    store.upsert_device(DeviceRecord("host:vm", "host", name="vm", metadata={"cpu": "new"}))
+    assert store.device("host:vm").metadata == {"cpu": "new"}
+
+
+def test_emulated_runs_keep_no_timings(tmp_path):
+    store = Store.open(tmp_path / "bench.sqlite")
+    _fill(store)
+    result = _result(emulated=True)
+    with pytest.raises(StoreError, match="emulated"):
+        store.record_run(RunRecord.from_result(result, device_id="host:vm", provenance="host",
+                                               config_key="k", started_at="t"),
+                         result.samples_ms)
+    run_id = store.record_run(
+        RunRecord.from_result(result, device_id="host:vm", provenance="emulated",
+                              config_key="k", started_at="t"),
+        result.samples_ms, result.warmup_ms,
+    )
+    got = store.run(run_id)
+    assert store.samples(run_id) == [] and store.samples(run_id, "warmup") == []
+    assert got.load_ms is None and got.first_inference_ms is None and not got.latencies_valid
+    assert got.output_top1 == 7 and got.provenance == "emulated"
+
+
+def test_failed_run_row(tmp_path):
+    store = Store.open(tmp_path / "bench.sqlite")
+    _fill(store)
+    run_id = store.record_run(RunRecord("host:vm", SHA, "host", "k", status="failed",
+                                        error="runner timed out after 5s"), [1.0])
+    got = store.run(run_id)
+    assert got.status == "failed" and got.error.startswith("runner timed out")
+    assert store.samples(run_id) == [] and not store.has_run("host:vm", SHA, "k")
+
+
+def test_bad_values_are_refused(tmp_path):
+    store = Store.open(tmp_path / "bench.sqlite")
+    _fill(store)
+    with pytest.raises(StoreError, match="provenance"):
+        store.record_run(RunRecord("host:vm", SHA, "paper", "k"))
+    with pytest.raises(StoreError, match="upsert the device"):
+        store.record_run(RunRecord("nobody", SHA, "phone", "k"))
+    assert store.runs() == []
+
+
+def test_migrate_v1_file(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = Store.open(path, _target_version=1)
+    assert old.schema_version == 1
+    _fill(old)
+    with old._transaction():
+        old._db.execute(
+            """INSERT INTO runs (device_id, artifact_sha256, provenance, status, config_key,
+                   started_at) VALUES ('host:vm', ?, 'simulator', 'ok', 'k', 't')""", (SHA,))
+        old._db.execute("INSERT INTO samples VALUES (1, 'measured', 0, 3.5)")
+    old.close()
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION
+    got = store.runs()[0]
+    assert got.temp_before_c is None and got.latencies_valid is False  # simulator: not valid
+    assert store.samples(got.id) == [3.5]
+    assert (tmp_path / "old.sqlite.v1.bak").exists()
+
+
+def test_newer_store_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this bench"):
+        Store.open(path)
+
+
+def test_unwritable_store_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError) as info:
+        Store.open(blocker / "bench.sqlite")
+    assert "--store" in str(info.value) and "\n" not in str(info.value)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open results store"):
+        Store.open(garbage)
+
+
+def test_ctrl_c_midway_rolls_back(tmp_path):
+    store = Store.open(tmp_path / "bench.sqlite")
+    _fill(store)
+
+    def samples():
+        yield 1.0
+        yield 2.0
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.record_run(RunRecord("host:vm", SHA, "host", "k"), samples())
+    assert store.runs() == [] and store.integrity_ok()
+    store.record_run(RunRecord("host:vm", SHA, "host", "k"), [1.0])  # still writable
+    assert len(store.runs()) == 1
+
+
+def test_sigkill_midway_leaves_a_valid_store(tmp_path):
+    path = tmp_path / "bench.sqlite"
+    store = Store.open(path)
+    _fill(store)
+    store.record_run(RunRecord("host:vm", SHA, "host", "done"), [1.0, 2.0])
+    store.close()
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from bench.store import RunRecord, Store
+        store = Store.open({str(path)!r})
+        def samples():
+            for i in range(100000):
+                if i == 5000:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                yield float(i)
+        store.record_run(RunRecord("host:vm", {SHA!r}, "host", "killed"), samples())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    store = Store.open(path)
+    assert store.integrity_ok()
+    assert [r.config_key for r in store.runs()] == ["done"]
+    assert store.samples(store.runs()[0].id) == [1.0, 2.0]
+    assert not store.has_run("host:vm", SHA, "killed")
+
+
+def test_artifact_from_manifest_entry_shape():
+    class Entry:
+        sha256 = SHA
+        file = "mobilenet_v2_1.0_224/xnnpack_int8.pte"
+        size_bytes = 123
+        model = {"name": "mobilenet_v2_1.0_224", "family": "v2", "width": 1.0, "resolution": 224}
+        recipe = {"name": "xnnpack_int8", "backend": "xnnpack", "precision": "int8",
+                  "format": "pte"}
+        input_shape = [1, 3, 224, 224]
+        params = 3_500_000
+        madds = 300_000_000
+        weights = {"source": "imagenet", "detail": "", "sha256": "cd" * 32}
+
+    record = ArtifactRecord.from_manifest_entry(Entry())
+    assert record.model == "mobilenet_v2_1.0_224" and record.precision == "int8"
+    assert record.input_shape == (1, 3, 224, 224) and record.weights_source == "imagenet"
+    assert json.dumps(record.manifest)  # serialisable
