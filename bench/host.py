@@ -1,0 +1,348 @@
+"""This machine as a benchmark device: same runner, same result JSON, same store as a phone.
+
+The run is pinned to ONE core with `taskset -c <core>` and the runner resets XNNPACK's pool to
+one thread (taskset alone leaves a 2-thread pool time-slicing on one core). Each artifact gets
+its own process: load, first inference, warmups, then measured iterations until the count,
+the minimum time and the target precision are met, or the time budget ends.
+
+`python -m bench bench-host` (nox -s bench-host) benchmarks every valid artifact of the
+manifest and prints our medians beside the papers' Pixel figures. The figures measure THIS
+HOST'S CPU, not a phone: the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import platform
+import socket
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import paper, stats
+from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
+from bench.runner import build
+from bench.runner.run import RunnerConfig, run_host
+from bench.store import DEFAULT_PATH, ArtifactRecord, DeviceRecord, RunRecord, Store
+
+DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
+
+
+def _read(path: str | Path) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def allowed_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def default_core() -> int:
+    """The last CPU we may run on (cpu0 tends to take more interrupts)."""
+    return allowed_cpus()[-1]
+
+
+def cpu_model() -> str:
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def host_facts(core: int) -> dict[str, Any]:
+    """What this host looked like when a run started (stored with every run)."""
+    cpufreq = Path(f"/sys/devices/system/cpu/cpu{core}/cpufreq")
+    freq_khz = _read(cpufreq / "scaling_cur_freq")
+    mhz = None
+    if freq_khz is None:  # VMs often expose no cpufreq: take /proc/cpuinfo's figure
+        for block in (_read("/proc/cpuinfo") or "").split("\n\n"):
+            if f"processor\t: {core}\n" in block + "\n":
+                for line in block.splitlines():
+                    if line.startswith("cpu MHz"):
+                        mhz = float(line.split(":", 1)[1])
+    uname = platform.uname()
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "machine": uname.machine,
+        "kernel": uname.release,
+        "core": core,
+        "online_cpus": os.cpu_count(),
+        "governor": _read(cpufreq / "scaling_governor"),
+        "freq_mhz": int(freq_khz) / 1000 if freq_khz else mhz,
+        "freq_max_mhz": int(m) / 1000 if (m := _read(cpufreq / "cpuinfo_max_freq")) else None,
+        "loadavg": list(os.getloadavg()),
+        "python": sys.version.split()[0],
+    }
+
+
+def host_device() -> DeviceRecord:
+    facts = host_facts(default_core())
+    return DeviceRecord(
+        id=f"host:{facts['hostname']}:{facts['machine']}",
+        kind="host",
+        name=facts["hostname"],
+        model=facts["cpu_model"],
+        abi=facts["machine"],
+        os=f"Linux {facts['kernel']}",
+        metadata={k: facts[k] for k in ("cpu_model", "online_cpus", "kernel", "machine")},
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class HostArtifact:
+    record: ArtifactRecord
+    path: Path
+
+
+@dataclass
+class HostRow:
+    model: str
+    recipe: str
+    precision: str
+    status: str  # ok | failed
+    run_id: int | None = None
+    summary: stats.Summary | None = None
+    load_ms: float | None = None
+    first_ms: float | None = None
+    error: str = ""
+    paper_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _paper(model: str, precision: str) -> dict[str, float]:
+    try:
+        return {dev: lat.latency_ms for dev, lat in paper.latencies(model, precision).items()}
+    except (KeyError, ValueError):
+        return {}
+
+
+def bench_artifacts(
+    artifacts: Sequence[HostArtifact],
+    store: Store,
+    config: RunnerConfig,
+    *,
+    core: int | None = None,
+    timeout: float | None = None,
+    runner: Path | None = None,
+    report: Any = None,
+) -> list[HostRow]:
+    """Benchmark each artifact on this host; store every run (ok or failed); return rows.
+
+    A missing or tampered .pte, a runner crash, a hang or a bad result becomes a failed-run row
+    with a one-line error, and the next artifact still runs."""
+    core = default_core() if core is None else core
+    runner = runner or build.build_host()
+    device = host_device()
+    store.upsert_device(device)
+    budget = timeout or (max(config.max_time_s, config.min_time_s) + 300.0)
+    rows: list[HostRow] = []
+    for art in artifacts:
+        rec = art.record
+        store.upsert_artifact(rec)
+        row = HostRow(rec.model, rec.recipe, rec.precision, "failed")
+        row.paper_ms = _paper(rec.model, rec.precision)
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        facts = host_facts(core)
+        try:
+            if not art.path.exists():
+                raise ArtifactError(f"{art.path} is missing; run `nox -s export` again")
+            actual = sha256_of(art.path)
+            if actual != rec.sha256:
+                raise ArtifactError(
+                    f"{art.path} has sha256 {actual[:12]}…, the manifest says "
+                    f"{rec.sha256[:12]}… (tampered or stale); re-export it"
+                )
+            result = run_host(runner, art.path, config, core=core, timeout=budget)
+            if result.artifact_sha256 != rec.sha256:
+                raise ArtifactError(f"the runner read a different file than {art.path}")
+            run = RunRecord.from_result(
+                result,
+                device_id=device.id,
+                provenance="host",
+                config_key=config.key(),
+                started_at=started,
+                host={**facts, "loadavg_after": list(os.getloadavg())},
+            )
+            row.run_id = store.record_run(run, result.samples_ms, result.warmup_ms)
+            row.status = "ok"
+            row.summary = stats.summarize(result.samples_ms)
+            row.load_ms, row.first_ms = result.load_ms, result.first_inference_ms
+        except (ArtifactError, RunnerError, ResultSchemaError) as exc:
+            row.error = str(exc)
+            row.run_id = store.record_run(
+                RunRecord(
+                    device.id,
+                    rec.sha256,
+                    "host",
+                    config.key(),
+                    status="failed",
+                    error=row.error,
+                    runner_name="bench_runner",
+                    runner_version=build.runner_version(),
+                    threads=config.threads,
+                    core_mask=hex(1 << core),
+                    started_at=started,
+                    host=facts,
+                )
+            )
+        rows.append(row)
+        if report is not None:
+            report(row)
+    return rows
+
+
+# -- the manifest -----------------------------------------------------------------------------
+
+
+def manifest_artifacts(
+    manifest_path: Path,
+    models: Iterable[str] = (),
+    recipes: Iterable[str] = (),
+) -> list[HostArtifact]:
+    """Valid manifest entries (optionally filtered) as HostArtifacts."""
+    try:
+        from deploy.export.manifest import Manifest
+    except ImportError:
+        raise BenchError(
+            "deploy.export.manifest is not available: the export pipeline is needed to list "
+            "artifacts (nox -s export)"
+        ) from None
+    if not Path(manifest_path).exists():
+        raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
+    manifest = Manifest.load(manifest_path)
+    wanted_models, wanted_recipes = set(models), set(recipes)
+    out = []
+    for entry in manifest.valid_entries():
+        if wanted_models and entry.model_name not in wanted_models:
+            continue
+        if wanted_recipes and entry.recipe_name not in wanted_recipes:
+            continue
+        out.append(HostArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry)))
+    if not out:
+        raise BenchError(
+            f"no valid artifact in {manifest_path} matches models={sorted(wanted_models) or 'all'}"
+            f" recipes={sorted(wanted_recipes) or 'all'}; see `nox -s export`"
+        )
+    return out
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig, console) -> None:
+    from rich.table import Table
+
+    title = (
+        f"bench-host: THIS HOST's CPU ({facts['cpu_model']}, core {facts['core']}, "
+        f"{config.threads} XNNPACK thread) - provenance host, not a phone"
+    )
+    table = Table(title=title)
+    for name in ("model", "recipe", "median ms", "95% CI", "p10-p90", "n", "load ms"):
+        table.add_column(name, justify="left" if name in ("model", "recipe") else "right")
+    for device in paper.DEVICES:
+        table.add_column(f"paper {device} ms", justify="right")
+    table.add_column("note")
+    for row in rows:
+        pixels = [f"{row.paper_ms[d]:g}" if d in row.paper_ms else "-" for d in paper.DEVICES]
+        if row.summary is None:
+            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", *pixels, row.error)
+            continue
+        s = row.summary
+        note = "unstable" if s.warnings else ""
+        table.add_row(
+            row.model,
+            row.recipe,
+            f"{s.median:.2f}",
+            f"{s.ci_low:.2f}-{s.ci_high:.2f}",
+            f"{s.p10:.2f}-{s.p90:.2f}",
+            str(s.n),
+            f"{row.load_ms:.1f}" if row.load_ms is not None else "",
+            *pixels,
+            note,
+        )
+    console.print(table)
+    console.print(
+        "paper: TFLite, one large core, one thread, on Pixel phones (bench/paper.py); ours: "
+        "ExecuTorch + XNNPACK on this host's CPU. Compare trends, not absolute values."
+    )
+    for row in rows:
+        if row.summary is not None:
+            for warning in row.summary.warnings:
+                console.print(f"warning: {row.model} {row.recipe}: {warning}")
+
+
+# -- command ----------------------------------------------------------------------------------
+
+
+def _names(values: Sequence[str] | None) -> list[str]:
+    return [n for v in values or () for n in v.split(",") if n]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--models", nargs="+", help="model names (default: all in the manifest)")
+    parser.add_argument("--recipes", nargs="+", help="recipe names (default: all)")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=30, help="minimum measured iterations")
+    parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
+    parser.add_argument("--max-time", type=float, default=30.0, help="time budget per artifact")
+    parser.add_argument(
+        "--target-precision", type=float, default=0.01,
+        help="stop when the 95%% CI of the median is within +-this fraction (0: off)",
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per runner process")
+
+
+def run(args: argparse.Namespace) -> int:
+    from deploy.console import make_console
+
+    config = RunnerConfig(
+        threads=args.threads,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        min_time_s=args.min_time,
+        max_time_s=args.max_time,
+        target_precision=args.target_precision,
+    )
+    core = default_core() if args.core is None else args.core
+    if core not in allowed_cpus():
+        raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
+    artifacts = manifest_artifacts(args.manifest, _names(args.models), _names(args.recipes))
+    runner = build.build_host()
+    console = make_console()
+    err = make_console(stderr=True)
+
+    def report(row: HostRow) -> None:
+        if row.status == "ok" and row.summary is not None:
+            err.print(f"{row.model} {row.recipe}: median {row.summary.median:.2f} ms "
+                      f"(n={row.summary.n}, run {row.run_id})")
+        else:
+            err.print(f"error: {row.model} {row.recipe}: {row.error}")
+
+    with Store.open(args.store) as store:
+        rows = bench_artifacts(
+            artifacts, store, config, core=core, timeout=args.timeout, runner=runner,
+            report=report,
+        )
+    render(rows, host_facts(core), config, console)
+    console.print(f"stored in {args.store}")
+    return 0 if all(r.status == "ok" for r in rows) else 2
