@@ -80,3 +80,15 @@ def zoo(session: nox.Session) -> None:
 def simulator(session: nox.Session) -> None:
     """Serve a simulated Android phone on 127.0.0.1 until Ctrl-C (`-- --port 5555`)."""
     _run_py(session, "-m", "deploy", "simulator", *session.posargs)
+
+
+@nox.session(name="build-runner")
+def build_runner(session: nox.Session) -> None:
+    """Build the native bench runner, cached (`-- --arm64` adds the phone bundle)."""
+    _run_py(session, "-m", "bench", "build-runner", *session.posargs)
+
+
+@nox.session(name="bench-host")
+def bench_host(session: nox.Session) -> None:
+    """Benchmark the manifest's artifacts on this host's CPU (`-- --models ... --iterations`)."""
+    _run_py(session, "-m", "bench", "bench-host", *session.posargs)
