@@ -8,6 +8,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "build-runner": ("bench.runner.cli", "build (or reuse) the native bench runner; --arm64 bundle"),
     "bench-host": ("bench.host", "benchmark the manifest's artifacts on this host's CPU"),
+    "compare": (
+        "bench.report.cli",
+        "compare latencies across devices and with the papers; --baseline: regression gate",
+    ),
 }
 
 

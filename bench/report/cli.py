@@ -1,0 +1,120 @@
+"""`python -m bench compare`: tables per recipe, two-device ratios, the regression gate, and
+Markdown / CSV / HTML reports. Exit 0, or 1 when the gate fails; bad input is one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.compare import (
+    DEFAULT_THRESHOLD,
+    Rules,
+    Selection,
+    build_comparison,
+    measurements_from_store,
+)
+from bench.errors import CompareError
+from deploy.console import make_console
+
+DEFAULT_STORE = Path("results") / "bench.sqlite"
+
+
+def parse_threshold(text: str) -> float:
+    """'5%' or '0.05' -> 0.05; a bare number >= 1 is ambiguous and refused."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise CompareError(f"--threshold {text!r} is not a number; write 0.05 or 5%") from None
+    if not raw.endswith("%") and value >= 1:
+        raise CompareError(f"--threshold {text} is ambiguous; write 0.05 or 5% for five percent")
+    if not 0 <= value < 10:
+        raise CompareError(f"--threshold {text} is out of range; write e.g. 0.05 or 5%")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})"
+    )
+    parser.add_argument("--devices", help="comma-separated device names or ids (two: B vs A)")
+    parser.add_argument("--models", help="comma-separated model names")
+    parser.add_argument("--recipes", help="comma-separated recipe names")
+    parser.add_argument("--label", help="only runs with this label / commit")
+    parser.add_argument(
+        "--baseline", type=Path, help="regression gate: compare against this results store"
+    )
+    parser.add_argument(
+        "--baseline-label",
+        help="regression gate: baseline runs are those with this label (in --baseline, or "
+        "in --store when no --baseline is given)",
+    )
+    parser.add_argument(
+        "--threshold",
+        default=f"{DEFAULT_THRESHOLD:.0%}",
+        help="gate: fail when significantly slower by more than this (default 5%%)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="gate: pairs that are not comparable fail too"
+    )
+    parser.add_argument("--markdown", type=Path, help="write the tables as Markdown here")
+    parser.add_argument("--csv", type=Path, help="write one row per model and device here")
+    parser.add_argument("--html", type=Path, help="write a self-contained HTML page with plots")
+
+
+def _write(path: Path, content: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise CompareError(f"cannot write {path}: {exc.strerror}; choose another path") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    rules = Rules(threshold=parse_threshold(args.threshold))
+    selection = Selection.parse(args.devices, args.models, args.recipes, args.label)
+    measurements = measurements_from_store(args.store)
+    baseline = None
+    baseline_selection = None
+    baseline_store = ""
+    if args.baseline is not None:
+        baseline = measurements_from_store(args.baseline)
+        baseline_store = str(args.baseline)
+    elif args.baseline_label:
+        baseline = measurements
+        baseline_store = f"{args.store} label {args.baseline_label}"
+    if args.baseline_label:
+        baseline_selection = Selection.parse(None, args.models, args.recipes, args.baseline_label)
+    comparison = build_comparison(
+        measurements,
+        selection,
+        baseline=baseline,
+        baseline_selection=baseline_selection,
+        rules=rules,
+        strict=args.strict,
+        store=str(args.store),
+        baseline_store=baseline_store,
+    )
+    from bench.report import terminal
+
+    console = make_console()
+    terminal.render(comparison, console)
+    if args.markdown:
+        from bench.report.tabular import markdown
+
+        _write(args.markdown, markdown(comparison))
+        console.print(f"wrote {args.markdown}", highlight=False)
+    if args.csv:
+        from bench.report.tabular import to_csv
+
+        _write(args.csv, to_csv(comparison))
+        console.print(f"wrote {args.csv}", highlight=False)
+    if args.html:
+        from bench.report import html
+
+        _write(args.html, html.render(comparison))
+        console.print(f"wrote {args.html}", highlight=False)
+    if comparison.gate is not None and not comparison.gate.passed:
+        return 1
+    return 0
