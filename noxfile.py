@@ -92,3 +92,9 @@ def build_runner(session: nox.Session) -> None:
 def bench_host(session: nox.Session) -> None:
     """Benchmark the manifest's artifacts on this host's CPU (`-- --models ... --iterations`)."""
     _run_py(session, "-m", "bench", "bench-host", *session.posargs)
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Compare latencies across devices and with the papers (`-- --baseline old.sqlite`)."""
+    _run_py(session, "-m", "bench", "compare", *session.posargs)
