@@ -253,8 +253,10 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
         f"{config.threads} XNNPACK thread) - provenance host, not a phone"
     )
     table = Table(title=title)
-    for name in ("model", "recipe", "median ms", "95% CI", "p10-p90", "n", "load ms"):
-        table.add_column(name, justify="left" if name in ("model", "recipe") else "right")
+    table.add_column("model", no_wrap=True)
+    table.add_column("recipe", no_wrap=True)
+    for name in ("median ms", "95% CI", "p10-p90", "n", "load ms"):
+        table.add_column(name, justify="right")
     for device in paper.DEVICES:
         table.add_column(f"paper {device} ms", justify="right")
     table.add_column("note")

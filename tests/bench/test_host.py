@@ -1,0 +1,161 @@
+"""bench-host: the host as a device, failed-run rows, the table, the CLI with a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bench import host
+from bench.cli import main
+from bench.runner.run import RunnerConfig
+from bench.store import ArtifactRecord, Store
+
+FAST = RunnerConfig(warmup=1, iterations=5)
+
+
+def _artifact(path: Path, model="mobilenet_v2_1.0_224", recipe="xnnpack_fp32", sha=None):
+    sha = sha or hashlib.sha256(path.read_bytes()).hexdigest()
+    record = ArtifactRecord(sha, model, recipe, precision=recipe.rsplit("_", 1)[-1])
+    return host.HostArtifact(record, path)
+
+
+def test_host_facts():
+    facts = host.host_facts(host.default_core())
+    assert facts["core"] in host.allowed_cpus() and facts["cpu_model"]
+    assert len(facts["loadavg"]) == 3 and facts["kernel"]
+    assert host.host_device().kind == "host"
+
+
+def test_bench_artifacts_ok_and_failures(host_runner, tiny_pte, tmp_path):
+    tampered = tmp_path / "tampered.pte"
+    shutil.copy(tiny_pte["fp32"], tampered)
+    good_sha = hashlib.sha256(tampered.read_bytes()).hexdigest()
+    with open(tampered, "ab") as f:
+        f.write(b"\0")
+    artifacts = [
+        _artifact(tiny_pte["fp32"]),
+        _artifact(tiny_pte["int8"], recipe="xnnpack_int8"),
+        _artifact(tmp_path / "missing.pte", recipe="missing", sha="00" * 32),
+        _artifact(tampered, recipe="tampered", sha=good_sha),
+    ]
+    with Store.open(tmp_path / "bench.sqlite") as store:
+        rows = host.bench_artifacts(artifacts, store, FAST, runner=host_runner)
+        assert [r.status for r in rows] == ["ok", "ok", "failed", "failed"]
+        assert "missing" in rows[2].error and "nox -s export" in rows[2].error
+        assert "manifest says" in rows[3].error
+        runs = store.runs()
+        assert [r.status for r in runs] == ["ok", "ok", "failed", "failed"]
+        ok = runs[0]
+        assert ok.provenance == "host" and ok.threads == 1 and ok.latencies_valid
+        assert ok.host["core"] == host.default_core() and "loadavg_after" in ok.host
+        assert len(store.samples(ok.id)) == 5 and len(store.samples(ok.id, "warmup")) == 1
+        assert store.has_run(ok.device_id, ok.artifact_sha256, FAST.key())
+        assert rows[0].paper_ms.get("Pixel 1") is not None  # the paper's figure rides along
+
+
+def test_hang_becomes_failed_row(host_runner, tiny_pte, tmp_path):
+    endless = RunnerConfig(warmup=0, iterations=10**8, max_iterations=10**8)
+    with Store.open(tmp_path / "bench.sqlite") as store:
+        rows = host.bench_artifacts(
+            [_artifact(tiny_pte["fp32"])], store, endless, runner=host_runner, timeout=1.0
+        )
+        assert rows[0].status == "failed" and "timed out" in rows[0].error
+        assert store.runs()[0].error == rows[0].error
+
+
+@dataclass
+class FakeEntry:
+    sha256: str
+    file: str
+    model: dict = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)
+    input_shape: list = field(default_factory=lambda: [1, 3, 32, 32])
+    size_bytes: int = 0
+    params: int = 0
+    madds: int = 0
+    weights: dict = field(default_factory=lambda: {"source": "random"})
+
+    @property
+    def model_name(self):
+        return self.model["name"]
+
+    @property
+    def recipe_name(self):
+        return self.recipe["name"]
+
+    @property
+    def precision(self):
+        return self.recipe["precision"]
+
+
+@pytest.fixture
+def fake_manifest(tiny_pte, tmp_path, monkeypatch):
+    """A stand-in for deploy.export.manifest with the agreed API, over the tiny models."""
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    entries = []
+    for precision, path in tiny_pte.items():
+        shutil.copy(path, folder / path.name)
+        entries.append(
+            FakeEntry(
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+                path.name,
+                model={"name": "mobilenet_v1_1.0_224", "family": "v1"},
+                recipe={"name": f"xnnpack_{precision}", "precision": precision},
+            )
+        )
+
+    class Manifest:
+        @classmethod
+        def load(cls, path):
+            m = cls()
+            m.root = Path(path).parent
+            return m
+
+        def valid_entries(self):
+            return entries
+
+        def path_of(self, entry):
+            return self.root / entry.file
+
+    module = types.ModuleType("deploy.export.manifest")
+    module.Manifest = Manifest
+    monkeypatch.setitem(sys.modules, "deploy.export.manifest", module)
+    manifest = folder / "manifest.json"
+    manifest.write_text("{}")
+    return manifest
+
+
+def test_cli_bench_host(fake_manifest, tmp_path, capsys):
+    store = tmp_path / "results" / "bench.sqlite"
+    argv = ["bench-host", "--manifest", str(fake_manifest), "--store", str(store)]
+    argv += ["--iterations", "5", "--warmup", "1", "--min-time", "0", "--target-precision", "0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "THIS HOST" in out and "paper Pixel 1 ms" in out
+    assert "xnnpack_fp32" in out and "xnnpack_int8" in out
+    # only one recipe, then a tampered file: one line on stderr, exit 2, a failed row
+    (fake_manifest.parent / "tiny_int8.pte").write_bytes(b"tampered")
+    assert main([*argv, "--recipes", "xnnpack_int8"]) == 2
+    err = capsys.readouterr().err
+    assert "error: mobilenet_v1_1.0_224 xnnpack_int8:" in err and "Traceback" not in err
+    with Store.open(store) as s:
+        assert [r.status for r in s.runs()] == ["ok", "ok", "failed"]
+
+
+def test_cli_errors_are_one_line(fake_manifest, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["bench-host", "--manifest", str(fake_manifest), "--store",
+                 str(blocker / "x.sqlite")]) == 2
+    assert "cannot open results store" in capsys.readouterr().err
+    assert main(["bench-host", "--manifest", str(tmp_path / "none.json")]) == 2
+    assert "run `nox -s export` first" in capsys.readouterr().err
+    assert main(["bench-host", "--manifest", str(fake_manifest), "--models", "nope"]) == 2
+    assert "no valid artifact" in capsys.readouterr().err
