@@ -242,6 +242,22 @@ def manifest_artifacts(
     return out
 
 
+def unlisted_artifacts(paths: Iterable[Path]) -> list[HostArtifact]:
+    """.pte files outside any manifest: identity is their sha256 alone, and the store says so
+    (model `unlisted:<file name>`, recipe `unlisted`) rather than guessing from the name."""
+    out = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise ArtifactError(f"{path} does not exist")
+        out.append(
+            HostArtifact(
+                ArtifactRecord(sha256_of(path), f"unlisted:{path.name}", "unlisted"), path
+            )
+        )
+    return out
+
+
 # -- output -----------------------------------------------------------------------------------
 
 
@@ -301,6 +317,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--models", nargs="+", help="model names (default: all in the manifest)")
     parser.add_argument("--recipes", nargs="+", help="recipe names (default: all)")
+    parser.add_argument(
+        "--pte", nargs="+", type=Path, help="benchmark these .pte files instead of the manifest"
+    )
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=30, help="minimum measured iterations")
     parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
@@ -328,7 +347,10 @@ def run(args: argparse.Namespace) -> int:
     core = default_core() if args.core is None else args.core
     if core not in allowed_cpus():
         raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
-    artifacts = manifest_artifacts(args.manifest, _names(args.models), _names(args.recipes))
+    if args.pte:
+        artifacts = unlisted_artifacts(args.pte)
+    else:
+        artifacts = manifest_artifacts(args.manifest, _names(args.models), _names(args.recipes))
     runner = build.build_host()
     console = make_console()
     err = make_console(stderr=True)

@@ -159,3 +159,25 @@ def test_cli_errors_are_one_line(fake_manifest, tmp_path, capsys):
     assert "run `nox -s export` first" in capsys.readouterr().err
     assert main(["bench-host", "--manifest", str(fake_manifest), "--models", "nope"]) == 2
     assert "no valid artifact" in capsys.readouterr().err
+
+
+def test_cli_unlisted_pte_and_spread_script(tiny_pte, tmp_path, capsys):
+    store = tmp_path / "bench.sqlite"
+    argv = ["--pte", str(tiny_pte["fp32"]), "--store", str(store), "--iterations", "20"]
+    argv += ["--warmup", "2", "--min-time", "0.2", "--target-precision", "0"]
+    assert main(["bench-host", *argv]) == 0
+    assert "unlisted:tiny_fp32.pte" in capsys.readouterr().out
+    with Store.open(store) as s:
+        (run,) = s.runs()
+        assert run.recipe == "unlisted" and run.provenance == "host"
+
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_host_spread.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--repeats", "2", "--tolerance", "10", "--", *argv],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "spread of medians over 2 bench-host runs" in proc.stdout
+    assert "unlisted:tiny_fp32.pte" in proc.stdout and "worst spread" in proc.stdout
