@@ -251,9 +251,7 @@ def unlisted_artifacts(paths: Iterable[Path]) -> list[HostArtifact]:
         if not path.exists():
             raise ArtifactError(f"{path} does not exist")
         out.append(
-            HostArtifact(
-                ArtifactRecord(sha256_of(path), f"unlisted:{path.name}", "unlisted"), path
-            )
+            HostArtifact(ArtifactRecord(sha256_of(path), f"unlisted:{path.name}", "unlisted"), path)
         )
     return out
 
@@ -325,7 +323,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
     parser.add_argument("--max-time", type=float, default=30.0, help="time budget per artifact")
     parser.add_argument(
-        "--target-precision", type=float, default=0.01,
+        "--target-precision",
+        type=float,
+        default=0.01,
         help="stop when the 95%% CI of the median is within +-this fraction (0: off)",
     )
     parser.add_argument("--threads", type=int, default=1)
@@ -357,14 +357,21 @@ def run(args: argparse.Namespace) -> int:
 
     def report(row: HostRow) -> None:
         if row.status == "ok" and row.summary is not None:
-            err.print(f"{row.model} {row.recipe}: median {row.summary.median:.2f} ms "
-                      f"(n={row.summary.n}, run {row.run_id})")
+            err.print(
+                f"{row.model} {row.recipe}: median {row.summary.median:.2f} ms "
+                f"(n={row.summary.n}, run {row.run_id})"
+            )
         else:
             err.print(f"error: {row.model} {row.recipe}: {row.error}")
 
     with Store.open(args.store) as store:
         rows = bench_artifacts(
-            artifacts, store, config, core=core, timeout=args.timeout, runner=runner,
+            artifacts,
+            store,
+            config,
+            core=core,
+            timeout=args.timeout,
+            runner=runner,
             report=report,
         )
     render(rows, host_facts(core), config, console)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Union
 
 import numpy as np
 from scipy import stats as sps
 
+Samples = Union[Sequence[float], "np.ndarray"]
 CONFIDENCE = 0.95
 TRIM = 0.10
 # pyperf's thresholds: stdev above 10% of the mean, or a raw value far from the mean.
@@ -25,7 +27,7 @@ MIN_WARN = 0.50
 MAX_WARN = 0.50
 
 
-def _array(samples: Sequence[float]) -> np.ndarray:
+def _array(samples: Samples) -> np.ndarray:
     arr = np.asarray(samples, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError("need a non-empty 1-D sequence of samples")
@@ -34,7 +36,7 @@ def _array(samples: Sequence[float]) -> np.ndarray:
     return arr
 
 
-def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+def median_ci(samples: Samples, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Distribution-free CI of the median: order statistics x(j) and x(n-j+1) with the largest
     j whose binomial(n, 1/2) coverage is still >= confidence. Below n = 6 (at 95%) no pair of
     order statistics has that coverage, and (min, max) is returned."""
@@ -50,7 +52,7 @@ def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple
     return float(arr[best - 1]), float(arr[n - best])
 
 
-def rel_ci_halfwidth(samples: Sequence[float], confidence: float = CONFIDENCE) -> float:
+def rel_ci_halfwidth(samples: Samples, confidence: float = CONFIDENCE) -> float:
     """Half the width of the median's CI divided by the median (inf when undefined)."""
     arr = _array(samples)
     if arr.size < 2:
@@ -60,7 +62,7 @@ def rel_ci_halfwidth(samples: Sequence[float], confidence: float = CONFIDENCE) -
     return math.inf if med <= 0 else (hi - lo) / 2.0 / med
 
 
-def stability_warnings(samples: Sequence[float]) -> list[str]:
+def stability_warnings(samples: Samples) -> list[str]:
     """pyperf-style: a warning per sign that the spread is too high to trust the numbers."""
     arr = _array(samples)
     warnings: list[str] = []
@@ -128,9 +130,7 @@ class Summary:
         }
 
 
-def summarize(
-    samples: Sequence[float], confidence: float = CONFIDENCE, trim: float = TRIM
-) -> Summary:
+def summarize(samples: Samples, confidence: float = CONFIDENCE, trim: float = TRIM) -> Summary:
     arr = _array(samples)
     p10, p90 = np.percentile(arr, [10, 90])
     lo, hi = median_ci(arr, confidence)
@@ -151,9 +151,7 @@ def summarize(
     )
 
 
-def precision_reached(
-    samples: Sequence[float], target: float, confidence: float = CONFIDENCE
-) -> bool:
+def precision_reached(samples: Samples, target: float, confidence: float = CONFIDENCE) -> bool:
     """True when the median's CI is within +-target (a fraction) of the median."""
     return rel_ci_halfwidth(samples, confidence) <= target
 
@@ -166,7 +164,7 @@ class IterationPlan:
 
 
 def plan_iterations(
-    pilot: Sequence[float],
+    pilot: Samples,
     target: float,
     time_budget_s: float,
     *,

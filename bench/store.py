@@ -102,7 +102,7 @@ def _v1(db: sqlite3.Connection) -> None:
             latency_ms REAL NOT NULL,
             PRIMARY KEY (run_id, phase, idx)
         ) WITHOUT ROWID;
-        """
+        """,
     )
 
 
@@ -111,9 +111,7 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN temp_before_c REAL")
     db.execute("ALTER TABLE runs ADD COLUMN temp_after_c REAL")
     db.execute("ALTER TABLE runs ADD COLUMN latencies_valid INTEGER NOT NULL DEFAULT 1")
-    db.execute(
-        "UPDATE runs SET latencies_valid = 0 WHERE provenance IN ('emulated', 'simulator')"
-    )
+    db.execute("UPDATE runs SET latencies_valid = 0 WHERE provenance IN ('emulated', 'simulator')")
 
 
 # MIGRATIONS[i] takes a store from version i to version i + 1.
@@ -407,8 +405,16 @@ class Store:
                    os = excluded.os, metadata_json = excluded.metadata_json,
                    last_seen = excluded.last_seen""",
             (
-                device.id, device.kind, device.name, device.model, device.soc, device.abi,
-                device.os, json.dumps(device.metadata, sort_keys=True, default=str), now, now,
+                device.id,
+                device.kind,
+                device.name,
+                device.model,
+                device.soc,
+                device.abi,
+                device.os,
+                json.dumps(device.metadata, sort_keys=True, default=str),
+                now,
+                now,
             ),
         )
 
@@ -429,10 +435,24 @@ class Store:
                    weights_sha256 = excluded.weights_sha256, file = excluded.file,
                    size_bytes = excluded.size_bytes, manifest_json = excluded.manifest_json""",
             (
-                a.sha256, a.model, a.recipe, a.precision, a.backend, a.format, a.family,
-                a.width, a.resolution, json.dumps(list(a.input_shape)), a.params, a.madds,
-                a.weights_source, a.weights_sha256, a.file, a.size_bytes,
-                json.dumps(a.manifest, sort_keys=True, default=str), _now(),
+                a.sha256,
+                a.model,
+                a.recipe,
+                a.precision,
+                a.backend,
+                a.format,
+                a.family,
+                a.width,
+                a.resolution,
+                json.dumps(list(a.input_shape)),
+                a.params,
+                a.madds,
+                a.weights_source,
+                a.weights_sha256,
+                a.file,
+                a.size_bytes,
+                json.dumps(a.manifest, sort_keys=True, default=str),
+                _now(),
             ),
         )
 
@@ -470,16 +490,30 @@ class Store:
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                                ?, ?)""",
                     (
-                        run.device_id, run.artifact_sha256, run.provenance, run.status,
-                        run.error, run.runner_name, run.runner_version, run.executorch_version,
-                        run.threads, run.core_mask, run.config_key, run.warmup,
+                        run.device_id,
+                        run.artifact_sha256,
+                        run.provenance,
+                        run.status,
+                        run.error,
+                        run.runner_name,
+                        run.runner_version,
+                        run.executorch_version,
+                        run.threads,
+                        run.core_mask,
+                        run.config_key,
+                        run.warmup,
                         run.iterations if timed or emulated else None,
                         run.load_ms if timed else None,
                         run.first_inference_ms if timed else None,
-                        run.output_checksum, run.output_top1, run.started_at,
-                        run.ended_at or _now(), run.result_json,
+                        run.output_checksum,
+                        run.output_top1,
+                        run.started_at,
+                        run.ended_at or _now(),
+                        run.result_json,
                         json.dumps(run.host, sort_keys=True, default=str),
-                        run.temp_before_c, run.temp_after_c, int(valid),
+                        run.temp_before_c,
+                        run.temp_after_c,
+                        int(valid),
                     ),
                 )
                 run_id = int(cur.lastrowid or 0)
@@ -566,7 +600,8 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return DeviceRecord(*row[:7], metadata=json.loads(row[7]))
+        id_, kind, name, model, soc, abi, os_ = row[:7]
+        return DeviceRecord(id_, kind, name, model, soc, abi, os_, json.loads(row[7]))
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

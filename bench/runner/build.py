@@ -100,7 +100,9 @@ def _tool(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise RunnerBuildError(f"{name} not found; install the dev extras (pip install cmake ninja)")
+        raise RunnerBuildError(
+            f"{name} not found; install the dev extras (pip install cmake ninja)"
+        )
     return found
 
 

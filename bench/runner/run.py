@@ -62,12 +62,18 @@ def _stderr_reason(stderr: str) -> str:
     return lines[-1][:300] if lines else "no output on stderr"
 
 
-def _run(argv: Sequence[str], *, cwd: Path | None, env: dict[str, str] | None, timeout: float,
-         what: str) -> str:
+def _run(
+    argv: Sequence[str], *, cwd: Path | None, env: dict[str, str] | None, timeout: float, what: str
+) -> str:
     try:
         proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
+            list(argv),
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
     except OSError as exc:
         raise RunnerError(f"cannot start {argv[0]}: {exc.strerror}") from None
@@ -89,7 +95,9 @@ def _run(argv: Sequence[str], *, cwd: Path | None, env: dict[str, str] | None, t
         name = signal.Signals(-proc.returncode).name
         raise RunnerError(f"runner crashed ({name}) on {what}: {_stderr_reason(err)}")
     if proc.returncode != 0:
-        raise RunnerError(f"runner failed (exit {proc.returncode}) on {what}: {_stderr_reason(err)}")
+        raise RunnerError(
+            f"runner failed (exit {proc.returncode}) on {what}: {_stderr_reason(err)}"
+        )
     return out
 
 
@@ -131,8 +139,9 @@ def run_host(
             config = RunnerConfig(**{**config.__dict__, "cpu": core})
     argv += [str(binary), "--model", str(model), *config.argv()]
     argv += _files(output_file, input_file, etdump_file)
-    return _parse(_run(argv, cwd=None, env=None, timeout=timeout, what=Path(model).name),
-                  Path(model).name)
+    return _parse(
+        _run(argv, cwd=None, env=None, timeout=timeout, what=Path(model).name), Path(model).name
+    )
 
 
 def _files(output_file: Path | None, input_file: Path | None, etdump: Path | None) -> list[str]:

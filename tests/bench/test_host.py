@@ -152,8 +152,10 @@ def test_cli_bench_host(fake_manifest, tmp_path, capsys):
 def test_cli_errors_are_one_line(fake_manifest, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["bench-host", "--manifest", str(fake_manifest), "--store",
-                 str(blocker / "x.sqlite")]) == 2
+    assert (
+        main(["bench-host", "--manifest", str(fake_manifest), "--store", str(blocker / "x.sqlite")])
+        == 2
+    )
     assert "cannot open results store" in capsys.readouterr().err
     assert main(["bench-host", "--manifest", str(tmp_path / "none.json")]) == 2
     assert "run `nox -s export` first" in capsys.readouterr().err
@@ -176,7 +178,8 @@ def test_cli_unlisted_pte_and_spread_script(tiny_pte, tmp_path, capsys):
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_host_spread.py"
     proc = subprocess.run(
         [sys.executable, str(script), "--repeats", "2", "--tolerance", "10", "--", *argv],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert "spread of medians over 2 bench-host runs" in proc.stdout

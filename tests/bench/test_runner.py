@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+
 import numpy as np
 import pytest
 

@@ -28,8 +28,14 @@ SHA = "ab" * 32
 def _fill(store: Store) -> None:
     store.upsert_device(DeviceRecord("host:vm", "host", name="vm", metadata={"cpu": "EPYC"}))
     store.upsert_artifact(
-        ArtifactRecord(SHA, "mobilenet_v2_1.0_224", "xnnpack_fp32", precision="fp32",
-                       input_shape=(1, 3, 224, 224), weights_source="random")
+        ArtifactRecord(
+            SHA,
+            "mobilenet_v2_1.0_224",
+            "xnnpack_fp32",
+            precision="fp32",
+            input_shape=(1, 3, 224, 224),
+            weights_source="random",
+        )
     )
 
 
@@ -42,14 +48,23 @@ def test_record_and_read_back(tmp_path):
     assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
     _fill(store)
     result = _result()
-    run = RunRecord.from_result(result, device_id="host:vm", provenance="host",
-                                config_key="threads=1", started_at="2025-01-01T00:00:00",
-                                host={"governor": "performance"})
+    run = RunRecord.from_result(
+        result,
+        device_id="host:vm",
+        provenance="host",
+        config_key="threads=1",
+        started_at="2025-01-01T00:00:00",
+        host={"governor": "performance"},
+    )
     run_id = store.record_run(run, result.samples_ms, result.warmup_ms)
     assert store.samples(run_id) == [1.0, 1.2, 0.9]
     assert store.samples(run_id, "warmup") == [1.0, 1.1]
     got = store.run(run_id)
-    assert (got.model, got.recipe, got.precision) == ("mobilenet_v2_1.0_224", "xnnpack_fp32", "fp32")
+    assert (got.model, got.recipe, got.precision) == (
+        "mobilenet_v2_1.0_224",
+        "xnnpack_fp32",
+        "fp32",
+    )
     assert got.input_shape == (1, 3, 224, 224) and got.weights_source == "random"
     assert got.provenance == "host" and got.latencies_valid and got.threads == 1
     assert got.host == {"governor": "performance"} and got.runner_version == "0.1.0"
@@ -66,13 +81,18 @@ def test_emulated_runs_keep_no_timings(tmp_path):
     _fill(store)
     result = _result(emulated=True)
     with pytest.raises(StoreError, match="emulated"):
-        store.record_run(RunRecord.from_result(result, device_id="host:vm", provenance="host",
-                                               config_key="k", started_at="t"),
-                         result.samples_ms)
+        store.record_run(
+            RunRecord.from_result(
+                result, device_id="host:vm", provenance="host", config_key="k", started_at="t"
+            ),
+            result.samples_ms,
+        )
     run_id = store.record_run(
-        RunRecord.from_result(result, device_id="host:vm", provenance="emulated",
-                              config_key="k", started_at="t"),
-        result.samples_ms, result.warmup_ms,
+        RunRecord.from_result(
+            result, device_id="host:vm", provenance="emulated", config_key="k", started_at="t"
+        ),
+        result.samples_ms,
+        result.warmup_ms,
     )
     got = store.run(run_id)
     assert store.samples(run_id) == [] and store.samples(run_id, "warmup") == []
@@ -83,8 +103,10 @@ def test_emulated_runs_keep_no_timings(tmp_path):
 def test_failed_run_row(tmp_path):
     store = Store.open(tmp_path / "bench.sqlite")
     _fill(store)
-    run_id = store.record_run(RunRecord("host:vm", SHA, "host", "k", status="failed",
-                                        error="runner timed out after 5s"), [1.0])
+    run_id = store.record_run(
+        RunRecord("host:vm", SHA, "host", "k", status="failed", error="runner timed out after 5s"),
+        [1.0],
+    )
     got = store.run(run_id)
     assert got.status == "failed" and got.error.startswith("runner timed out")
     assert store.samples(run_id) == [] and not store.has_run("host:vm", SHA, "k")
@@ -108,7 +130,9 @@ def test_migrate_v1_file(tmp_path):
     with old._transaction():
         old._db.execute(
             """INSERT INTO runs (device_id, artifact_sha256, provenance, status, config_key,
-                   started_at) VALUES ('host:vm', ?, 'simulator', 'ok', 'k', 't')""", (SHA,))
+                   started_at) VALUES ('host:vm', ?, 'simulator', 'ok', 'k', 't')""",
+            (SHA,),
+        )
         old._db.execute("INSERT INTO samples VALUES (1, 'measured', 0, 3.5)")
     old.close()
     store = Store.open(path)
@@ -190,8 +214,12 @@ def test_artifact_from_manifest_entry_shape():
         file = "mobilenet_v2_1.0_224/xnnpack_int8.pte"
         size_bytes = 123
         model = {"name": "mobilenet_v2_1.0_224", "family": "v2", "width": 1.0, "resolution": 224}
-        recipe = {"name": "xnnpack_int8", "backend": "xnnpack", "precision": "int8",
-                  "format": "pte"}
+        recipe = {
+            "name": "xnnpack_int8",
+            "backend": "xnnpack",
+            "precision": "int8",
+            "format": "pte",
+        }
         input_shape = [1, 3, 224, 224]
         params = 3_500_000
         madds = 300_000_000
