@@ -6,7 +6,10 @@ from deploy.cli import run_cli
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
-    "build-runner": ("bench.runner.cli", "build (or reuse) the native bench runner; --arm64 bundle"),
+    "build-runner": (
+        "bench.runner.cli",
+        "build (or reuse) the native bench runner; --arm64 bundle",
+    ),
     "bench-host": ("bench.host", "benchmark the manifest's artifacts on this host's CPU"),
     "compare": (
         "bench.report.cli",
