@@ -307,7 +307,7 @@ def resolve_devices(measurements: Sequence[Measurement], wanted: Sequence[str]) 
     names: list[str] = []
     for text in wanted:
         hits = sorted(
-            {m.device for m in measurements if text.lower() in (m.device.lower(), m.device_id)}
+            {m.device for m in measurements if text.lower() in (m.device.lower(), m.device_id.lower())}
         )
         if not hits:
             known = ", ".join(known_devices(measurements)) or "none"

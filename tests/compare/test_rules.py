@@ -1,0 +1,195 @@
+"""The comparison rules on hand-made Measurements: units, comparability, significance, gate."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench import compare
+from bench.compare import Measurement, Selection
+from bench.errors import CompareError
+from bench.report.cli import parse_threshold
+from tests.compare.stores import samples
+
+
+def m(**changes) -> Measurement:
+    base = Measurement(
+        device="Pixel 3",
+        device_id="SER-P3",
+        provenance="phone",
+        model="mobilenet_v2_1.0_224",
+        recipe="xnnpack_fp32",
+        precision="fp32",
+        resolution=224,
+        weights="random",
+        threads=1,
+        runner="bench_runner",
+        runner_version="0.1.0",
+        cpu_mask="0xf0",
+        samples_ms=tuple(samples(60.0)),
+        madds_m=300.0,
+        started_at="2025-01-01T00:00:00",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_gmacs_units():
+    # 300 M multiply-adds in 75 ms: 300e6 / 0.075 s = 4e9 MAC/s = 4 GMAC/s.
+    assert compare.gmacs(300, 75) == pytest.approx(4.0)
+    assert compare.gmacs(56, 14) == pytest.approx(4.0)
+    assert compare.gmacs(None, 10) is None and compare.gmacs(300, 0) is None
+
+
+def test_median_is_exact():
+    assert m().median_ms == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"threads": 4}, "threads 1 vs 4"),
+        ({"runner_version": "0.2.0"}, "runner version 0.1.0 vs 0.2.0"),
+        ({"recipe": "xnnpack_fp16"}, "recipe xnnpack_fp32 vs xnnpack_fp16"),
+        ({"resolution": 192}, "input size 224 vs 192"),
+        ({"weights": "imagenet"}, "weights random vs imagenet"),
+        ({"cpu_mask": "0x0f"}, "cpu mask 0xf0 vs 0x0f"),
+        ({"provenance": "emulated", "samples_ms": ()}, "emulated"),
+    ],
+)
+def test_not_comparable(changes, fragment):
+    reason = compare.comparability(m(), m(**changes))
+    assert reason is not None and fragment in reason
+
+
+def test_comparable():
+    assert compare.comparability(m(), m(samples_ms=tuple(samples(61.0)))) is None
+    # Another phone has another big-core mask: that is not a reason to refuse.
+    other = m(device="Pixel 7", device_id="SER-P7", cpu_mask="0xc0")
+    assert compare.comparability(m(), other) is None
+    # A host against a phone may be compared; the label says which is which.
+    host = m(device="ci", device_id="host:ci", provenance="host", cpu_mask="0x2")
+    assert compare.comparability(m(), host) is None
+    assert host.device_label == "ci (host, not a phone)"
+
+
+def test_every_difference_is_named():
+    reason = compare.comparability(m(), m(threads=2, weights="imagenet"))
+    assert reason == "weights random vs imagenet; threads 1 vs 2"
+
+
+def test_significance_clear_shift():
+    sig = compare.significance(samples(60.0, 1), samples(66.0, 2))
+    assert sig.significant and sig.p_value < 1e-6
+    assert sig.ratio == pytest.approx(1.1) and sig.effect == pytest.approx(0.1)
+
+
+def test_significance_noise_is_not_significant():
+    sig = compare.significance(samples(44.0, 1), samples(44.2, 2))
+    assert not sig.significant and sig.p_value >= compare.ALPHA
+    assert sig.reason.startswith("p = ")
+
+
+def test_significance_needs_a_minimum_effect():
+    # Tight samples: a 1% shift is detected by the rank test but is below the 2% minimum.
+    sig = compare.significance(samples(50.0, 1, step=0.0001), samples(50.5, 2, step=0.0001))
+    assert sig.p_value < compare.ALPHA and not sig.significant
+    assert "< 2%" in sig.reason
+
+
+def test_significance_identical_and_too_few():
+    assert compare.significance([5.0] * 10, [5.0] * 10).p_value == 1.0
+    few = compare.significance([1.0, 1.1, 1.2], [2.0, 2.1, 2.2])
+    assert not few.significant and "fewer than" in few.reason
+
+
+def test_pair_decisions():
+    base = m()
+    assert compare.compare_pair(base, m(samples_ms=tuple(samples(66.0, 3)))).status == "slower"
+    assert compare.compare_pair(base, m(samples_ms=tuple(samples(50.0, 3)))).status == "faster"
+    gate = compare.compare_pair(base, m(samples_ms=tuple(samples(66.0, 3))), threshold=0.05)
+    assert gate.status == "regression" and gate.ratio == pytest.approx(1.1)
+    within = compare.compare_pair(base, m(samples_ms=tuple(samples(63.0, 3))), threshold=0.10)
+    assert within.status == "slower" and "within" in within.reason
+    same = compare.compare_pair(base, m(samples_ms=tuple(samples(60.2, 3))))
+    assert same.status == "same" and same.ratio is None
+    apart = compare.compare_pair(base, m(threads=2, samples_ms=tuple(samples(90.0, 3))))
+    assert apart.status == "not comparable" and apart.ratio is None and apart.significance is None
+
+
+def test_gate_passes_fails_and_strict():
+    base = [m(), m(model="mobilenet_v3_small_1.0_224", samples_ms=tuple(samples(15.0)))]
+    slower = [
+        m(samples_ms=tuple(samples(66.0, 5))),
+        m(model="mobilenet_v3_small_1.0_224", samples_ms=tuple(samples(15.0, 6))),
+    ]
+    result = compare.gate(slower, base, threshold=0.05)
+    assert not result.passed and [e.model for e in result.regressions] == ["mobilenet_v2_1.0_224"]
+    assert compare.gate(slower, base, threshold=0.15).passed
+    bumped = [m(runner_version="0.2.0", samples_ms=tuple(samples(90.0, 5)))]
+    assert compare.gate(bumped, base[:1]).passed
+    assert not compare.gate(bumped, base[:1], strict=True).passed
+    new_only = compare.gate([m(device="Pixel 7", device_id="SER-P7")], base[:1])
+    assert {e.status for e in new_only.entries} == {"new", "missing"} and new_only.passed
+
+
+def test_latest_run_wins():
+    old = m(started_at="2024-01-01", samples_ms=tuple(samples(90.0)))
+    new = m(started_at="2025-01-01")
+    assert compare.latest([new, old]) == [new]
+
+
+def test_paper_reference_prefers_the_same_pixel():
+    ref = compare.paper_reference("mobilenet_v2_1.0_224", "fp32", "Pixel 3")
+    assert ref is not None and (ref.device, ref.latency_ms) == ("Pixel 3", 56)
+    other = compare.paper_reference("mobilenet_v2_1.0_224", "fp32", "Galaxy S21")
+    assert other is not None and (other.device, other.latency_ms) == ("Pixel 1", 64)
+    only_p2 = compare.paper_reference("mobilenet_v1_0.5_160", "int8", "ci-host")
+    assert only_p2 is not None and (only_p2.device, only_p2.latency_ms) == ("Pixel 2", 13.0)
+    assert compare.paper_device_for("Google Pixel 3 XL") == "Pixel 3"
+    assert compare.paper_device_for("Pixel 7") is None
+
+
+def test_selection_errors():
+    runs = [m(), m(device="Pixel 7", device_id="SER-P7")]
+    with pytest.raises(CompareError, match="unknown device 'Pixel 9'; known devices: Pixel 3, Pixel 7"):
+        compare.select(runs, Selection.parse(devices="Pixel 9"))
+    with pytest.raises(CompareError, match="no runs in the store match models=nope"):
+        compare.select(runs, Selection.parse(models="nope"))
+    with pytest.raises(CompareError, match="holds no benchmark runs"):
+        compare.select([], Selection())
+    assert len(compare.select(runs, Selection.parse(devices="pixel 3"))) == 1
+    assert len(compare.select(runs, Selection.parse(devices="SER-P7"))) == 1
+
+
+def test_emulated_only_is_an_error():
+    emulated = m(provenance="emulated", samples_ms=())
+    with pytest.raises(CompareError, match="no latency"):
+        compare.build_comparison([emulated])
+
+
+def test_unknown_provenance_is_refused():
+    with pytest.raises(CompareError, match="unknown provenance"):
+        m(provenance="cloud")
+
+
+@pytest.mark.parametrize("text, value", [("5%", 0.05), ("0.05", 0.05), ("12.5%", 0.125)])
+def test_threshold(text, value):
+    assert parse_threshold(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["5", "abc", "-1%"])
+def test_bad_threshold(text):
+    with pytest.raises(CompareError):
+        parse_threshold(text)
+
+
+def test_speedups_pair_fp32_with_int8():
+    fp = m()
+    q = m(recipe="xnnpack_int8", precision="int8", samples_ms=tuple(samples(40.0)))
+    found = compare.speedups([fp, q])
+    assert len(found) == 1 and found[0].speedup == pytest.approx(1.5)
+    # An int8 run with another thread count is no partner for a 1-thread fp32 run.
+    other_threads = m(recipe="xnnpack_int8", precision="int8", threads=4)
+    assert compare.speedups([fp, other_threads]) == []
+    assert compare.paper_speedups("mobilenet_v2_1.0_224")["Pixel 1"] == pytest.approx(64 / 52)
