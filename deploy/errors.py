@@ -22,3 +22,27 @@ class WeightsUnavailableError(DeployError):
 
 class ImageSetError(DeployError):
     """A folder of images with nothing usable in it."""
+
+
+class RecipeError(DeployError):
+    """An export recipe name that is not registered."""
+
+
+class ExportError(DeployError):
+    """A model that torch.export, quantization or lowering could not turn into an artifact."""
+
+
+class ValidationFailedError(DeployError):
+    """An artifact whose outputs or delegation miss the thresholds; it is not marked valid."""
+
+
+class OutputFolderError(DeployError):
+    """An output folder that cannot be created or written."""
+
+
+class ManifestError(DeployError):
+    """A manifest that cannot be read: corrupt JSON or an unknown schema version."""
+
+
+class ArtifactIntegrityError(DeployError):
+    """An artifact file that is missing or whose sha256 differs from its manifest entry."""
