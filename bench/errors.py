@@ -27,3 +27,7 @@ class StoreError(BenchError):
 
 class CompareError(BenchError):
     """A comparison cannot be made: unknown device, empty selection, bad threshold."""
+
+
+class IOSHarnessError(BenchError):
+    """The iOS harness cannot run here (not macOS, no Xcode, no iPhone) or its run failed."""
