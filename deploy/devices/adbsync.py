@@ -30,9 +30,15 @@ class StreamClosed(Exception):
 class _Message:
     """An ADB packet in the shape adb-shell's I/O manager sends (pack() and data)."""
 
-    def __init__(self, command: int, arg0: int, arg1: int, data: bytes | bytearray = b"") -> None:
+    def __init__(
+        self, command: int, arg0: int, arg1: int, data: bytes | bytearray | memoryview, with_checksum: bool
+    ) -> None:
+        self.command = command
+        self.arg0 = arg0
+        self.arg1 = arg1
+        self.magic = command ^ 0xFFFFFFFF
         self.data = data
-        self._header = wire.pack_header(command, arg0, arg1, data, True)
+        self._header = wire.pack_header(command, arg0, arg1, data, with_checksum)
 
     def pack(self) -> bytes:
         return self._header
@@ -46,6 +52,7 @@ class SyncSession:
         self._io = adb._io_manager
         self._info = adb._open(b"sync:", timeout_s, timeout_s, None)
         self._max = max(4096, min(int(adb._maxdata), wire.MAX_PAYLOAD))
+        self._checksums = bool(getattr(self._io, "checksums", True))
         self._rx = bytearray()
         self._pos = 0
 
@@ -62,21 +69,26 @@ class SyncSession:
             self._rx += data
         return cmd, data
 
-    def write(self, data: bytes | bytearray) -> None:
+    def _message(self, payload: bytes | bytearray | memoryview) -> _Message:
+        return _Message(wire.A_WRTE, self._info.local_id, self._info.remote_id, payload, self._checksums)
+
+    def _send(self, message: _Message) -> None:
+        self._io.send(message, self._info)
+
+    def _wait_okay(self) -> None:
+        """Wait for the device to take the last payload; a FAIL sent meanwhile is raised."""
+        while True:
+            cmd, _ = self._receive([adb_constants.OKAY, adb_constants.WRTE, adb_constants.CLSE])
+            if cmd == adb_constants.OKAY:
+                break
+        self._raise_if_failed()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send bytes on the stream, one payload at a time, each acknowledged by the device."""
         view = memoryview(data)
         for offset in range(0, len(view), self._max):
-            chunk = view[offset : offset + self._max]
-            payload = bytes(chunk) if len(chunk) != len(data) else data
-            msg = _Message(wire.A_WRTE, self._info.local_id, self._info.remote_id, payload)
-            self._io.send(msg, self._info)
-            while True:
-                cmd, _ = self._receive(
-                    [adb_constants.OKAY, adb_constants.WRTE, adb_constants.CLSE]
-                )
-                if cmd == adb_constants.OKAY:
-                    break
-            self._raise_if_failed()
+            self._send(self._message(view[offset : offset + self._max]))
+            self._wait_okay()
 
     def read_exact(self, n: int) -> bytes:
         while len(self._rx) - self._pos < n:
@@ -119,30 +131,50 @@ class SyncSession:
         path: str,
         mode: int,
         mtime: int,
-        on_chunk: Callable[[bytes], None] | None = None,
+        on_chunk: Callable[[memoryview], None] | None = None,
     ) -> int:
-        """Send a file: SEND, DATA chunks packed into full payloads, DONE; wait for OKAY."""
-        buf = bytearray(self._request(wire.ID_SEND, f"{path},{mode}"))
-        total = 0
-        room = self._max - wire.SYNC_DATA_MAX - 8
-        while True:
-            chunk = source.read(wire.SYNC_DATA_MAX)
-            if not chunk:
-                break
-            total += len(chunk)
-            if on_chunk is not None:
-                on_chunk(chunk)
-            buf += _MESSAGE.pack(wire.ID_DATA, len(chunk))
-            buf += chunk
-            if len(buf) > room:
-                payload, buf = buf, bytearray()
-                self.write(payload)
-        buf += _MESSAGE.pack(wire.ID_DONE, mtime & 0xFFFFFFFF)
-        self.write(buf)
+        """Send a file: SEND, DATA chunks read straight into full payloads, DONE; wait for OKAY.
+
+        Two payload buffers alternate: the next one is read and checksummed while the device
+        works on the last one (the protocol still has one payload in flight at a time).
+        """
+        buffers = [bytearray(self._max), bytearray(self._max)]
+        request = self._request(wire.ID_SEND, f"{path},{mode}")
+        state = {"total": 0, "done": False}
+
+        def fill(buf: bytearray, prefix: bytes) -> _Message | None:
+            if state["done"]:
+                return None
+            view = memoryview(buf)
+            view[: len(prefix)] = prefix
+            pos = len(prefix)
+            while pos + 8 + wire.SYNC_DATA_MAX <= self._max:
+                body = view[pos + 8 : pos + 8 + wire.SYNC_DATA_MAX]
+                count = source.readinto(body)  # type: ignore[attr-defined]
+                if not count:
+                    _MESSAGE.pack_into(buf, pos, wire.ID_DONE, mtime & 0xFFFFFFFF)
+                    pos += 8
+                    state["done"] = True
+                    break
+                _MESSAGE.pack_into(buf, pos, wire.ID_DATA, count)
+                if on_chunk is not None:
+                    on_chunk(body[:count])
+                pos += 8 + count
+                state["total"] += count
+            return self._message(view[:pos])
+
+        current = fill(buffers[0], request)
+        turn = 1
+        while current is not None:
+            self._send(current)
+            upcoming = fill(buffers[turn], b"")
+            turn ^= 1
+            self._wait_okay()
+            current = upcoming
         ident, _ = self._reply()
         if ident != wire.ID_OKAY:
             raise SyncFailure(f"unexpected reply {ident:#x} to a push")
-        return total
+        return int(state["total"])
 
     def pull(self, path: str, sink: IO[bytes], on_chunk: Callable[[bytes], None] | None = None) -> int:
         """Receive a file: RECV, then DATA chunks until DONE."""

@@ -46,7 +46,13 @@ from deploy.devices.errors import (
     PushVerificationError,
     UnsafePathError,
 )
-from deploy.devices.transport import TcpTransport, TransportClosed, TransportRefused, TransportTimeout
+from deploy.devices.transport import (
+    IOManager,
+    TcpTransport,
+    TransportClosed,
+    TransportRefused,
+    TransportTimeout,
+)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._+,=@%][A-Za-z0-9._+,=@%-]*$")
 _SHA_LINE = re.compile(r"^([0-9a-f]{64})\s+\*?(.+)$")
@@ -154,7 +160,9 @@ class AndroidDevice(Device):
         """Connect and authenticate; tells the user when the phone must accept our key."""
         self.close()
         signers = self._signers if self._signers is not None else keys.load_signers(self.key_path)
-        adb = AdbDevice(self._transport(), default_transport_timeout_s=self.io_timeout_s, banner="mobilenet-deploy")
+        transport = self._transport()
+        adb = AdbDevice(transport, default_transport_timeout_s=self.io_timeout_s, banner="mobilenet-deploy")
+        adb._io_manager = IOManager(transport)  # protocol 0x01000001: no per-byte checksums
         prompted = False
 
         def on_prompt(_manager: object) -> None:

@@ -67,7 +67,7 @@ class Packet:
     command: int
     arg0: int
     arg1: int
-    payload: bytes = b""
+    payload: bytes | bytearray = b""
 
     @property
     def name(self) -> str:
@@ -76,13 +76,14 @@ class Packet:
 
 def checksum(data: bytes | bytearray | memoryview) -> int:
     """Sum of the payload's bytes, modulo 2**32 (only checked before version 0x01000001)."""
-    if _np is not None and len(data) > 4096:
-        return int(_np.frombuffer(data, dtype=_np.uint8).sum(dtype=_np.uint64)) & 0xFFFFFFFF
-    return sum(data) & 0xFFFFFFFF
+    if _np is not None and 4096 < len(data) <= 16 * 1024 * 1024:
+        # a uint32 accumulator cannot overflow below 2**32 / 255 bytes, and is twice as fast
+        return int(_np.frombuffer(data, dtype=_np.uint8).sum(dtype=_np.uint32))
+    return sum(bytes(data)) & 0xFFFFFFFF
 
 
 def pack_header(
-    command: int, arg0: int, arg1: int, payload: bytes | bytearray, with_checksum: bool
+    command: int, arg0: int, arg1: int, payload: bytes | bytearray | memoryview, with_checksum: bool
 ) -> bytes:
     """The 24-byte header that precedes a payload on the wire."""
     check = checksum(payload) if with_checksum and payload else 0
@@ -124,10 +125,10 @@ class PublicKey:
         return hashlib.sha256(self.modulus.to_bytes(256, "big")).hexdigest()[:16]
 
 
-def parse_public_key(text: bytes | str) -> PublicKey:
+def parse_public_key(text: bytes | bytearray | str) -> PublicKey:
     """Decode `adbkey.pub` text (base64 of Android's RSAPublicKey struct, then ` user@host`)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
     text = text.strip("\0 \n\r\t")
     b64, _, comment = text.partition(" ")
     raw = base64.b64decode(b64)

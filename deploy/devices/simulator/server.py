@@ -276,7 +276,7 @@ class _Connection:
         if length > p.MAX_PAYLOAD:
             log.warning("packet of %d bytes exceeds max payload; closing", length)
             raise _Gone
-        payload = bytes(self._recv_exact(length)) if length else b""
+        payload: bytes | bytearray = self._recv_exact(length) if length else b""
         if self.negotiated and self.checksums and p.checksum(payload) != check:
             log.warning("payload checksum mismatch; closing the connection")
             raise _Gone
@@ -424,7 +424,7 @@ class _Stream:
         self.remote_id = remote_id
         self.can_send = threading.Event()
         self.can_send.set()
-        self.inbound: queue.Queue[bytes | None] = queue.Queue()
+        self.inbound: queue.Queue[tuple[bytes | bytearray, bool] | None] = queue.Queue()
         self.closed = threading.Event()
         self._clse_lock = threading.Lock()
         self._clse_sent = False
@@ -450,8 +450,13 @@ class _Stream:
     def on_okay(self) -> None:
         self.can_send.set()
 
-    def on_write(self, payload: bytes) -> None:
-        self.inbound.put(payload)
+    def on_write(self, payload: bytes | bytearray) -> None:
+        # like adbd, acknowledge as soon as the data is queued (at most two payloads ahead);
+        # beyond that the worker acknowledges when it takes the payload: flow control holds
+        early = self.inbound.qsize() < 2
+        if early:
+            self.ack()
+        self.inbound.put((payload, early))
 
     def on_host_close(self) -> None:
         self.closed.set()
@@ -463,17 +468,19 @@ class _Stream:
     def ack(self) -> None:
         self.conn.send_packet(p.A_OKAY, self.local_id, self.remote_id)
 
-    def next_payload(self) -> bytes:
+    def next_payload(self) -> bytes | bytearray:
         while True:
             try:
-                data = self.inbound.get(timeout=0.2)
+                item = self.inbound.get(timeout=0.2)
             except queue.Empty:
                 if self.conn.closed.is_set():
                     raise _Gone from None
                 continue
-            if data is None:
+            if item is None:
                 raise _Gone
-            self.ack()
+            data, acked = item
+            if not acked:
+                self.ack()
             return data
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -569,7 +576,8 @@ class _SyncStream(_Stream):
         self._buf = memoryview(b"")
         self._pos = 0
 
-    def read(self, n: int) -> bytes:
+    def read_views(self, n: int) -> list[memoryview]:
+        """The next n bytes of the stream, as views into the payloads they arrived in."""
         parts = []
         while n > 0:
             if self._pos >= len(self._buf):
@@ -579,7 +587,10 @@ class _SyncStream(_Stream):
             parts.append(self._buf[self._pos : self._pos + take])
             self._pos += take
             n -= take
-        return b"".join(parts)
+        return parts
+
+    def read(self, n: int) -> bytes:
+        return b"".join(self.read_views(n))
 
     def request(self) -> tuple[int, int]:
         ident, size = p.SYNC_REQUEST.unpack(self.read(8))
@@ -672,7 +683,7 @@ class _SyncStream(_Stream):
                     error = error or "data chunk too large"
                     self.fail(error)
                     return False
-                data = self.read(size)
+                views = self.read_views(size)
                 if error is None and handle is not None:
                     if room is not None and written + size > room:
                         error = _ENOSPC
@@ -680,7 +691,8 @@ class _SyncStream(_Stream):
                         self._unlink(target)
                         self.fail(error)
                         continue
-                    handle.write(data)
+                    for view in views:
+                        handle.write(view)
                     written += size
             elif ident == p.ID_DONE:
                 mtime = size
