@@ -269,28 +269,28 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
     table = Table(title=title)
     table.add_column("model", no_wrap=True)
     table.add_column("recipe", no_wrap=True)
-    for name in ("median ms", "95% CI", "p10-p90", "n", "load ms"):
-        table.add_column(name, justify="right")
+    for name in ("median ms", "95% CI", "p10", "p90", "n", "load ms"):
+        table.add_column(name, justify="right", no_wrap=True)
     for device in paper.DEVICES:
-        table.add_column(f"paper {device} ms", justify="right")
-    table.add_column("note")
+        table.add_column(f"{device} (paper)", justify="right", no_wrap=True)
+    table.add_column("note", no_wrap=True)
     for row in rows:
         pixels = [f"{row.paper_ms[d]:g}" if d in row.paper_ms else "-" for d in paper.DEVICES]
         if row.summary is None:
-            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", *pixels, row.error)
+            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", "", *pixels, row.error)
             continue
         s = row.summary
-        note = "unstable" if s.warnings else ""
         table.add_row(
             row.model,
             row.recipe,
             f"{s.median:.2f}",
-            f"{s.ci_low:.2f}-{s.ci_high:.2f}",
-            f"{s.p10:.2f}-{s.p90:.2f}",
+            f"±{s.rel_ci_halfwidth:.1%}",
+            f"{s.p10:.2f}",
+            f"{s.p90:.2f}",
             str(s.n),
             f"{row.load_ms:.1f}" if row.load_ms is not None else "",
             *pixels,
-            note,
+            "unstable" if s.warnings else "",
         )
     console.print(table)
     console.print(

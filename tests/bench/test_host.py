@@ -138,7 +138,7 @@ def test_cli_bench_host(fake_manifest, tmp_path, capsys):
     argv += ["--iterations", "5", "--warmup", "1", "--min-time", "0", "--target-precision", "0"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "THIS HOST" in out and "paper Pixel 1 ms" in out
+    assert "THIS HOST" in out and "Pixel 1 (paper)" in out
     assert "xnnpack_fp32" in out and "xnnpack_int8" in out
     # only one recipe, then a tampered file: one line on stderr, exit 2, a failed row
     (fake_manifest.parent / "tiny_int8.pte").write_bytes(b"tampered")
