@@ -11,6 +11,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "build (or reuse) the native bench runner; --arm64 bundle",
     ),
     "bench-host": ("bench.host", "benchmark the manifest's artifacts on this host's CPU"),
+    "bench-ios": ("bench.ios", "benchmark Core ML artifacts on an iPhone (macOS with Xcode)"),
     "compare": (
         "bench.report.cli",
         "compare latencies across devices and with the papers; --baseline: regression gate",
