@@ -77,7 +77,9 @@ def official(adb: str, serial: str, source: Path, repeats: int) -> tuple[float, 
     def run(*args: str) -> str:
         done = subprocess.run([adb, *args], env=env, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
-            raise SystemExit(f"adb {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+            raise SystemExit(
+                f"adb {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}"
+            )
         return done.stdout
 
     best_transfer = best_wall = float("inf")
@@ -99,12 +101,18 @@ def official(adb: str, serial: str, source: Path, repeats: int) -> tuple[float, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=float, default=64.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="simulated link latency per packet")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="simulated link latency per packet"
+    )
     parser.add_argument("--bandwidth-mb-s", type=float, help="simulated link speed cap")
-    parser.add_argument("--skip-adb-shell", action="store_true", help="leave out adb-shell as shipped")
+    parser.add_argument(
+        "--skip-adb-shell", action="store_true", help="leave out adb-shell as shipped"
+    )
     args = parser.parse_args()
 
     adb = shutil.which("adb")
@@ -121,7 +129,11 @@ def main() -> int:
         with start_simulator_process(faults=faults) as phone:
             ours_transfer, ours_total = ours(phone.serial, key, source, args.repeats)
             adb_transfer, adb_wall = official(adb, phone.serial, source, args.repeats)
-            shipped = None if args.skip_adb_shell else adb_shell_as_shipped(phone.port, key, source, args.repeats)
+            shipped = (
+                None
+                if args.skip_adb_shell
+                else adb_shell_as_shipped(phone.port, key, source, args.repeats)
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -31,7 +31,12 @@ class _Message:
     """An ADB packet in the shape adb-shell's I/O manager sends (pack() and data)."""
 
     def __init__(
-        self, command: int, arg0: int, arg1: int, data: bytes | bytearray | memoryview, with_checksum: bool
+        self,
+        command: int,
+        arg0: int,
+        arg1: int,
+        data: bytes | bytearray | memoryview,
+        with_checksum: bool,
     ) -> None:
         self.command = command
         self.arg0 = arg0
@@ -70,7 +75,9 @@ class SyncSession:
         return cmd, data
 
     def _message(self, payload: bytes | bytearray | memoryview) -> _Message:
-        return _Message(wire.A_WRTE, self._info.local_id, self._info.remote_id, payload, self._checksums)
+        return _Message(
+            wire.A_WRTE, self._info.local_id, self._info.remote_id, payload, self._checksums
+        )
 
     def _send(self, message: _Message) -> None:
         self._io.send(message, self._info)
@@ -101,7 +108,9 @@ class SyncSession:
         """A device reply arriving while we still send is always a FAIL: raise it now."""
         if len(self._rx) - self._pos >= 8:
             ident, size = _MESSAGE.unpack(self.read_exact(8))
-            message = self.read_exact(size).decode("utf-8", "replace") if ident == wire.ID_FAIL else ""
+            message = (
+                self.read_exact(size).decode("utf-8", "replace") if ident == wire.ID_FAIL else ""
+            )
             raise SyncFailure(message or f"unexpected sync reply {ident:#x}")
 
     def _reply(self) -> tuple[int, int]:
@@ -176,7 +185,9 @@ class SyncSession:
             raise SyncFailure(f"unexpected reply {ident:#x} to a push")
         return int(state["total"])
 
-    def pull(self, path: str, sink: IO[bytes], on_chunk: Callable[[bytes], None] | None = None) -> int:
+    def pull(
+        self, path: str, sink: IO[bytes], on_chunk: Callable[[bytes], None] | None = None
+    ) -> int:
         """Receive a file: RECV, then DATA chunks until DONE."""
         self.write(self._request(wire.ID_RECV, path))
         total = 0

@@ -1,7 +1,7 @@
 """Android over ADB on adb-shell, hardened: every push verified, every failure one clear line.
 
     with AndroidDevice.connect("127.0.0.1:5555") as phone:   # or a USB serial, or None
-        phone.push(Path("runner"))                            # -> /data/local/tmp/mobilenet_deploy/runner
+        phone.push(Path("runner"))           # -> /data/local/tmp/mobilenet_deploy/runner
         result = phone.shell("cd /data/local/tmp/mobilenet_deploy && ./runner", timeout_s=600,
                              on_output=print)
         result.exit_code, phone.info().big_core_mask
@@ -33,7 +33,14 @@ from adb_shell.adb_device import AdbDevice
 
 from deploy.devices import discovery, info, keys
 from deploy.devices.adbsync import StreamClosed, SyncFailure, SyncSession
-from deploy.devices.base import DEVICE_ROOT, Device, DeviceInfo, OutputCallback, PushResult, ShellResult
+from deploy.devices.base import (
+    DEVICE_ROOT,
+    Device,
+    DeviceInfo,
+    OutputCallback,
+    PushResult,
+    ShellResult,
+)
 from deploy.devices.errors import (
     DeviceBusyError,
     DeviceCommandError,
@@ -148,20 +155,27 @@ class AndroidDevice(Device):
                 "or use a HOST:PORT serial"
             ) from exc
         try:
-            return UsbTransport.find_adb(serial=self.serial, default_transport_timeout_s=self.io_timeout_s)
+            return UsbTransport.find_adb(
+                serial=self.serial, default_transport_timeout_s=self.io_timeout_s
+            )
         except adb_errors.UsbDeviceNotFoundError:
             raise NoDeviceError(
-                f"no USB device with serial {self.serial}: check the cable and `python -m deploy devices`"
+                f"no USB device with serial {self.serial}: "
+                "check the cable and `python -m deploy devices`"
             ) from None
         except usb1.USBError as exc:
-            raise DeviceBusyError(f"USB device {self.serial}: {exc}: {discovery.BUSY_HINT}") from exc
+            raise DeviceBusyError(
+                f"USB device {self.serial}: {exc}: {discovery.BUSY_HINT}"
+            ) from exc
 
     def open(self) -> None:
         """Connect and authenticate; tells the user when the phone must accept our key."""
         self.close()
         signers = self._signers if self._signers is not None else keys.load_signers(self.key_path)
         transport = self._transport()
-        adb = AdbDevice(transport, default_transport_timeout_s=self.io_timeout_s, banner="mobilenet-deploy")
+        adb = AdbDevice(
+            transport, default_transport_timeout_s=self.io_timeout_s, banner="mobilenet-deploy"
+        )
         adb._io_manager = IOManager(transport)  # protocol 0x01000001: no per-byte checksums
         prompted = False
 
@@ -188,7 +202,8 @@ class AndroidDevice(Device):
                 raise
             if isinstance(exc, DeviceTimeoutError):
                 raise DeviceUnauthorizedError(
-                    f"{self.serial} did not accept this computer's key within {self.auth_timeout_s:g} s: "
+                    f"{self.serial} did not accept this computer's key "
+                    f"within {self.auth_timeout_s:g} s: "
                     "unlock the phone, tap Allow on the USB debugging prompt, and retry"
                 ) from None
             raise DeviceUnauthorizedError(
@@ -226,14 +241,16 @@ class AndroidDevice(Device):
             raise
         except TransportRefused as exc:
             raise NoDeviceError(
-                f"nothing answers at {self.serial} ({exc}): check the address, run `adb tcpip 5555` "
+                f"nothing answers at {self.serial} ({exc}): check the address, "
+                "run `adb tcpip 5555` "
                 "on a USB-connected phone, or start a simulator (`nox -s simulator`)"
             ) from None
         except (TransportClosed, StreamClosed, adb_errors.AdbConnectionError) as exc:
             if drop:
                 self.close()
             raise DeviceDisconnectedError(
-                f"device disconnected: {where} ({exc}); reconnect it (cable, Wi-Fi, `adb connect`) and retry"
+                f"device disconnected: {where} ({exc}); "
+                "reconnect it (cable, Wi-Fi, `adb connect`) and retry"
             ) from None
         except TransportTimeout as exc:
             if drop:
@@ -251,7 +268,9 @@ class AndroidDevice(Device):
                 self.close()
             text = str(getattr(exc, "usb_error", "") or exc)
             if "TIMEOUT" in text.upper():
-                raise DeviceTimeoutError(f"{where}: USB timed out ({text}); reconnect and retry") from None
+                raise DeviceTimeoutError(
+                    f"{where}: USB timed out ({text}); reconnect and retry"
+                ) from None
             raise DeviceDisconnectedError(
                 f"device disconnected: {where} ({text}); reconnect the cable and retry"
             ) from None
@@ -263,17 +282,22 @@ class AndroidDevice(Device):
         ) as exc:
             if drop:
                 self.close()
-            raise DeviceCommandError(f"{where}: protocol error ({exc}); reconnect and retry") from None
+            raise DeviceCommandError(
+                f"{where}: protocol error ({exc}); reconnect and retry"
+            ) from None
         except OSError as exc:
             text = str(exc)
             if "LIBUSB_ERROR_ACCESS" in text or "LIBUSB_ERROR_BUSY" in text:
-                raise DeviceBusyError(f"USB device {self.serial} is in use: {discovery.BUSY_HINT}") from None
+                raise DeviceBusyError(
+                    f"USB device {self.serial} is in use: {discovery.BUSY_HINT}"
+                ) from None
             raise
         except Exception as exc:  # usb1 errors are not OSErrors
             name = type(exc).__name__
             if name in ("USBErrorAccess", "USBErrorBusy"):
                 raise DeviceBusyError(
-                    f"USB device {self.serial} is held by another program ({name}): {discovery.BUSY_HINT}"
+                    f"USB device {self.serial} is held by another program ({name}): "
+                    f"{discovery.BUSY_HINT}"
                 ) from None
             raise
 
@@ -310,7 +334,9 @@ class AndroidDevice(Device):
         short = command.strip().splitlines()[0][:60] if command.strip() else "sh"
         with self._guard(f"`{short}`"):
             adb = self._connected()
-            stream = adb.streaming_shell(wrapped, transport_timeout_s=timeout, read_timeout_s=timeout, decode=False)
+            stream = adb.streaming_shell(
+                wrapped, transport_timeout_s=timeout, read_timeout_s=timeout, decode=False
+            )
             for raw in stream:
                 pending += decoder.decode(raw)
                 ready, pending = _split_before_marker(pending, marker)
@@ -328,7 +354,8 @@ class AndroidDevice(Device):
         match = re.search(re.escape(marker) + r"(\d+)\r?\n?$", pending)
         if match is None:
             raise DeviceCommandError(
-                f"{self.serial}: `{short}` ended without an exit status (the shell was killed?); retry"
+                f"{self.serial}: `{short}` ended without an exit status "
+                "(the shell was killed?); retry"
             )
         tail = pending[: match.start()]
         chunks.append(tail)
@@ -366,7 +393,9 @@ class AndroidDevice(Device):
         if not paths:
             return {}
         quoted = " ".join(shlex.quote(path) for path in paths)
-        output = self.shell(f"sha256sum {quoted} 2>/dev/null", timeout_s=max(self.io_timeout_s, 30)).output
+        output = self.shell(
+            f"sha256sum {quoted} 2>/dev/null", timeout_s=max(self.io_timeout_s, 30)
+        ).output
         found: dict[str, str] = {}
         lines = [line for line in output.splitlines() if line.strip()]
         for line in lines:
@@ -390,7 +419,9 @@ class AndroidDevice(Device):
 
         Each push is verified on the device (size and sha256). Returns one result per file.
         """
-        items = list(files.items()) if isinstance(files, Mapping) else [(Path(f), None) for f in files]
+        items = (
+            list(files.items()) if isinstance(files, Mapping) else [(Path(f), None) for f in files]
+        )
         plan = []
         for local, remote in items:
             local = Path(local)
@@ -424,9 +455,11 @@ class AndroidDevice(Device):
                 self._remove_quietly(target)
                 raise DeviceFullError(
                     f"no space left on device {self.serial} for {local.name} ({size} bytes): "
-                    f"free space on the phone (or run `python -m deploy devices --cleanup`) and retry"
+                    "free space on the phone (or `python -m deploy devices --cleanup`) and retry"
                 ) from None
-            raise DeviceCommandError(f"{self.serial}: push of {local.name} failed: {message}") from None
+            raise DeviceCommandError(
+                f"{self.serial}: push of {local.name} failed: {message}"
+            ) from None
 
     def _remove_quietly(self, target: str) -> None:
         try:
@@ -438,15 +471,19 @@ class AndroidDevice(Device):
         if not results:
             return
         quoted = " ".join(shlex.quote(r.remote) for r in results)
-        sizes = self.shell(f"stat -c %s {quoted} 2>/dev/null", timeout_s=self.io_timeout_s).output.split()
+        sizes = self.shell(
+            f"stat -c %s {quoted} 2>/dev/null", timeout_s=self.io_timeout_s
+        ).output.split()
         digests = self.remote_sha256([r.remote for r in results])
         for index, result in enumerate(results):
             size = sizes[index] if index < len(sizes) else "missing"
             if size != str(result.size_bytes) or digests.get(result.remote) != result.sha256:
                 raise PushVerificationError(
-                    f"{result.remote} on {self.serial} does not match {result.local} after the push "
+                    f"{result.remote} on {self.serial} does not match {result.local} "
+                    "after the push "
                     f"(size {size} vs {result.size_bytes}, sha256 "
-                    f"{digests.get(result.remote, 'missing')[:12]} vs {result.sha256[:12]}): push again"
+                    f"{digests.get(result.remote, 'missing')[:12]} vs {result.sha256[:12]}): "
+                    "push again"
                 )
 
     def pull(self, remote: str, local: Path | str) -> Path:
@@ -457,7 +494,9 @@ class AndroidDevice(Device):
             destination = destination / posixpath.basename(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        fd, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
+        )
         temp = Path(temp_name)
         try:
             with os.fdopen(fd, "wb") as sink:
@@ -465,11 +504,14 @@ class AndroidDevice(Device):
                     with self._sync(f"pull of {source}") as session:
                         session.pull(source, sink, digest.update)
                 except SyncFailure as exc:
-                    raise DeviceCommandError(f"{self.serial}: cannot pull {source}: {exc}") from None
+                    raise DeviceCommandError(
+                        f"{self.serial}: cannot pull {source}: {exc}"
+                    ) from None
             expected = self.remote_sha256([source]).get(source)
             if expected is not None and expected != digest.hexdigest():
                 raise PushVerificationError(
-                    f"{destination.name} pulled from {self.serial} has sha256 {digest.hexdigest()[:12]}, "
+                    f"{destination.name} pulled from {self.serial} "
+                    f"has sha256 {digest.hexdigest()[:12]}, "
                     f"the device has {expected[:12]}: pull again"
                 )
             os.replace(temp, destination)
@@ -490,4 +532,6 @@ class AndroidDevice(Device):
 
     def cleanup(self) -> None:
         """Remove our folder from the device."""
-        self.shell(f"rm -rf {shlex.quote(self.root)}", timeout_s=max(self.io_timeout_s, 60.0), check=True)
+        self.shell(
+            f"rm -rf {shlex.quote(self.root)}", timeout_s=max(self.io_timeout_s, 60.0), check=True
+        )

@@ -18,13 +18,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="USB serial or HOST:PORT (repeatable; default: ANDROID_SERIAL, then USB devices)",
     )
-    parser.add_argument("--info", action="store_true", help="print each device's SoC, cores, temperatures")
-    parser.add_argument("--cleanup", action="store_true", help=f"remove {DEVICE_ROOT} from the device")
-    parser.add_argument("--timeout-s", type=float, default=5.0, help="connect/IO timeout per device")
-    parser.add_argument("--auth-timeout-s", type=float, default=60.0, help="time to tap Allow on the phone")
+    parser.add_argument(
+        "--info", action="store_true", help="print each device's SoC, cores, temperatures"
+    )
+    parser.add_argument(
+        "--cleanup", action="store_true", help=f"remove {DEVICE_ROOT} from the device"
+    )
+    parser.add_argument(
+        "--timeout-s", type=float, default=5.0, help="connect/IO timeout per device"
+    )
+    parser.add_argument(
+        "--auth-timeout-s", type=float, default=60.0, help="time to tap Allow on the phone"
+    )
 
 
-def _probe(serial: str, args: argparse.Namespace) -> tuple[discovery.DeviceEntry, AndroidDevice | None]:
+def _probe(
+    serial: str, args: argparse.Namespace
+) -> tuple[discovery.DeviceEntry, AndroidDevice | None]:
     kind = "tcp" if discovery.split_tcp_serial(serial) else "usb"
     try:
         device = AndroidDevice.connect(
@@ -68,9 +78,13 @@ def run(args: argparse.Namespace) -> int:
                 print("  clusters: " + " | ".join(",".join(map(str, c)) for c in facts.clusters))
                 governors = sorted({g or "?" for g in facts.governors.values()})
                 print("  governors: " + ", ".join(governors))
-                zones = ", ".join(f"{z.name} {z.temp_c:.1f}C" for z in facts.thermal_zones if z.temp_c is not None)
+                zones = ", ".join(
+                    f"{z.name} {z.temp_c:.1f}C" for z in facts.thermal_zones if z.temp_c is not None
+                )
                 print(f"  thermal: {zones or 'n/a'}")
-                battery = f"{facts.battery_temp_c:.1f}C" if facts.battery_temp_c is not None else "n/a"
+                battery = (
+                    f"{facts.battery_temp_c:.1f}C" if facts.battery_temp_c is not None else "n/a"
+                )
                 print(f"  battery: {battery}, {facts.battery_status or 'status n/a'}")
                 if facts.free_bytes is not None:
                     print(f"  free: {facts.free_bytes / 1e9:.1f} GB in /data/local/tmp")

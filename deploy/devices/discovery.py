@@ -1,4 +1,4 @@
-"""Which device to talk to: USB devices (libusb1), TCP serials `host:port`, --serial, ANDROID_SERIAL."""
+"""Which device to talk to: USB (libusb1), TCP serials `host:port`, --serial, ANDROID_SERIAL."""
 
 from __future__ import annotations
 

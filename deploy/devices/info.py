@@ -15,7 +15,8 @@ echo '@@getprop'; getprop
 echo '@@cpus'
 for c in /sys/devices/system/cpu/cpu[0-9]*; do
   f=$c/cpufreq
-  echo "${c##*/cpu}|$(cat $f/cpuinfo_max_freq 2>/dev/null)|$(cat $f/scaling_governor 2>/dev/null)|$(cat $f/related_cpus 2>/dev/null)"
+  max=$(cat $f/cpuinfo_max_freq 2>/dev/null); gov=$(cat $f/scaling_governor 2>/dev/null)
+  rel=$(cat $f/related_cpus 2>/dev/null); echo "${c##*/cpu}|$max|$gov|$rel"
 done
 echo '@@thermal'
 for z in /sys/class/thermal/thermal_zone*; do
@@ -91,7 +92,9 @@ def parse_cores(lines: list[str]) -> tuple[CoreInfo, ...]:
         key = related if cpu in related else (-1, freq or 0)
         groups.setdefault(key, []).append(cpu)
     freq_of = {cpu: freq or 0 for cpu, freq, _g, _r in raw}
-    ordered = sorted(groups.values(), key=lambda members: (max(freq_of[c] for c in members), members))
+    ordered = sorted(
+        groups.values(), key=lambda members: (max(freq_of[c] for c in members), members)
+    )
     cluster_of = {cpu: index for index, members in enumerate(ordered) for cpu in members}
     return tuple(CoreInfo(cpu, freq, gov, cluster_of[cpu]) for cpu, freq, gov, _r in raw)
 

@@ -39,7 +39,7 @@ def ensure_key(path: Path | None = None) -> Path:
 
 
 def public_key_text(private_key: Path) -> str:
-    """The `adbkey.pub` text (Android's RSA struct in base64, then ` user@host`) of a private key."""
+    """The `adbkey.pub` text of a private key: Android's RSA struct in base64, ` user@host`."""
     return base64.b64encode(encode_pubkey(str(private_key))).decode() + get_user_info()
 
 

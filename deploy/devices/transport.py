@@ -135,7 +135,9 @@ class IOManager(_AdbIOManager):  # type: ignore[misc]
         if command == adb_constants.CNXN:
             self.protocol_version = min(arg0, wire.A_VERSION)
             self._negotiated = True
-        elif data and self.checksums and (check or self._negotiated) and wire.checksum(data) != check:
+        elif (
+            data and self.checksums and (check or self._negotiated) and wire.checksum(data) != check
+        ):
             # before the device's CNXN (during AUTH) a device may already skip checksums: 0
             raise adb_errors.InvalidChecksumError(f"payload checksum {check} does not match")
         return command, arg0, arg1, data

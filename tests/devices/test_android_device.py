@@ -20,7 +20,9 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_push_and_pull_20mb_keep_sha256(phone: AndroidDevice, simulator: SimulatedDevice, tmp_path: Path) -> None:
+def test_push_and_pull_20mb_keep_sha256(
+    phone: AndroidDevice, simulator: SimulatedDevice, tmp_path: Path
+) -> None:
     source = tmp_path / "model.pte"
     source.write_bytes(os.urandom(20 * 1024 * 1024))
     result = phone.push(source)
@@ -32,7 +34,9 @@ def test_push_and_pull_20mb_keep_sha256(phone: AndroidDevice, simulator: Simulat
     assert sorted(p.name for p in back.parent.iterdir()) == ["model.pte"]  # no temp files left
 
 
-def test_unchanged_push_is_skipped(phone: AndroidDevice, simulator: SimulatedDevice, tmp_path: Path) -> None:
+def test_unchanged_push_is_skipped(
+    phone: AndroidDevice, simulator: SimulatedDevice, tmp_path: Path
+) -> None:
     source = tmp_path / "runner"
     source.write_bytes(b"\x7fELF" + os.urandom(300_000))
     source.chmod(0o755)
@@ -79,7 +83,9 @@ def test_output_streams_while_the_command_runs(phone: AndroidDevice) -> None:
     assert result.seconds >= 0.9
 
 
-def test_commands_run_on_this_host_inside_the_sandbox(phone: AndroidDevice, simulator: SimulatedDevice) -> None:
+def test_commands_run_on_this_host_inside_the_sandbox(
+    phone: AndroidDevice, simulator: SimulatedDevice
+) -> None:
     phone.shell(f"mkdir -p {DEVICE_ROOT} && echo hi > {DEVICE_ROOT}/note", check=True)
     assert (simulator.tmp_dir / "mobilenet_deploy" / "note").read_text() == "hi\n"
     assert phone.shell("getprop ro.product.model").output.strip() == SIMULATOR_MODEL
@@ -97,7 +103,9 @@ def test_unsafe_names_are_refused(phone: AndroidDevice, tmp_path: Path) -> None:
         phone.push(bad)
 
 
-def test_cleanup_removes_our_folder_only(phone: AndroidDevice, simulator: SimulatedDevice, tmp_path: Path) -> None:
+def test_cleanup_removes_our_folder_only(
+    phone: AndroidDevice, simulator: SimulatedDevice, tmp_path: Path
+) -> None:
     (simulator.tmp_dir / "theirs").write_text("keep")
     source = tmp_path / "f"
     source.write_bytes(b"data")
@@ -122,7 +130,9 @@ def test_device_info_from_the_simulated_phone(phone: AndroidDevice) -> None:
 
 
 def test_arm64_profile_and_several_phones_at_once(
-    start_phone: Callable[..., SimulatedDevice], connect: Callable[..., AndroidDevice], tmp_path: Path
+    start_phone: Callable[..., SimulatedDevice],
+    connect: Callable[..., AndroidDevice],
+    tmp_path: Path,
 ) -> None:
     x86 = start_phone(profile="x86_64")
     arm = start_phone(profile="arm64")
@@ -136,7 +146,9 @@ def test_arm64_profile_and_several_phones_at_once(
     assert not x86.host_path(f"{DEVICE_ROOT}/only-on-arm").exists()
 
 
-def test_exec_wrapper_hook_reaches_taskset(start_phone: Callable[..., SimulatedDevice], connect: Callable[..., AndroidDevice]) -> None:
+def test_exec_wrapper_hook_reaches_taskset(
+    start_phone: Callable[..., SimulatedDevice], connect: Callable[..., AndroidDevice]
+) -> None:
     from dataclasses import replace
 
     from deploy.devices.simulator import get_profile

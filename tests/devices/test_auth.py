@@ -25,7 +25,9 @@ def test_known_key_connects_without_a_prompt(
     assert notices == []
 
 
-def test_new_key_is_accepted_after_the_prompt(start_phone: Start, connect: Connect, notices: list[str]) -> None:
+def test_new_key_is_accepted_after_the_prompt(
+    start_phone: Start, connect: Connect, notices: list[str]
+) -> None:
     phone = start_phone(auth="accept")
     assert phone.known_keys == []
     connect(phone.serial).close()

@@ -23,7 +23,9 @@ def _run(argv: list[str]) -> int:
     return devices_cli.run(parser.parse_args(argv))
 
 
-def test_devices_lists_model_and_state(simulator: SimulatedDevice, capsys: pytest.CaptureFixture[str]) -> None:
+def test_devices_lists_model_and_state(
+    simulator: SimulatedDevice, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _run(["--serial", simulator.serial]) == 0
     out = capsys.readouterr().out
     assert f"{simulator.serial}\tdevice  model:mobilenet-deploy_simulator  transport:tcp" in out

@@ -31,7 +31,9 @@ def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
     return text
 
 
-def test_connection_dropped_during_push(start_phone: Start, connect: Connect, big_file: Path) -> None:
+def test_connection_dropped_during_push(
+    start_phone: Start, connect: Connect, big_file: Path
+) -> None:
     phone = start_phone(faults=Faults(drop_after_bytes=2_000_000))
     device = connect(phone.serial)
     start = time.monotonic()
@@ -80,7 +82,9 @@ def test_disk_full(start_phone: Start, connect: Connect, big_file: Path) -> None
     assert device.shell("echo still usable").exit_code == 0
 
 
-def test_quota_fills_up(start_phone: Start, connect: Connect, big_file: Path, tmp_path: Path) -> None:
+def test_quota_fills_up(
+    start_phone: Start, connect: Connect, big_file: Path, tmp_path: Path
+) -> None:
     phone = start_phone(faults=Faults(quota_bytes=8 * 1024 * 1024))
     device = connect(phone.serial)
     small = tmp_path / "small.pte"
@@ -109,7 +113,9 @@ def test_hung_shell_times_out(start_phone: Start, connect: Connect) -> None:
     assert time.monotonic() - start < 4
 
 
-def test_latency_and_bandwidth_are_felt(start_phone: Start, connect: Connect, tmp_path: Path) -> None:
+def test_latency_and_bandwidth_are_felt(
+    start_phone: Start, connect: Connect, tmp_path: Path
+) -> None:
     slow = connect(start_phone(faults=Faults(latency_ms=30)).serial)
     start = time.monotonic()
     slow.shell("true")

@@ -74,9 +74,16 @@ def test_missing_sysfs_values_are_none() -> None:
 def test_cpu_lists_and_df_variants() -> None:
     assert info.parse_cpu_list("0-3 7") == (0, 1, 2, 3, 7)
     assert info.parse_cpu_list("4,5") == (4, 5)
-    toybox = ["Filesystem 1K-blocks Used Available Use% Mounted on", "/dev/fuse 100 40 60 40% /data"]
+    toybox = [
+        "Filesystem 1K-blocks Used Available Use% Mounted on",
+        "/dev/fuse 100 40 60 40% /data",
+    ]
     assert info.parse_df_available(toybox) == 60 * 1024
-    wrapped = ["Filesystem 1K-blocks Used Avail Use% Mounted on", "/dev/very/long/name", "100 40 60 40% /"]
+    wrapped = [
+        "Filesystem 1K-blocks Used Avail Use% Mounted on",
+        "/dev/very/long/name",
+        "100 40 60 40% /",
+    ]
     assert info.parse_df_available(wrapped) == 60 * 1024
 
 

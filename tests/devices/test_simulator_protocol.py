@@ -23,7 +23,9 @@ def plain_client(simulator: SimulatedDevice, adb_key: Path) -> Iterator[AdbDevic
     client.close()
 
 
-def test_shell_exec_and_sync_with_checksums(plain_client: AdbDeviceTcp, simulator: SimulatedDevice) -> None:
+def test_shell_exec_and_sync_with_checksums(
+    plain_client: AdbDeviceTcp, simulator: SimulatedDevice
+) -> None:
     assert plain_client.shell("echo $((6 * 7))") == "42\n"
     assert plain_client.exec_out("printf raw") == "raw"
     data = os.urandom(3_000_000)
@@ -31,14 +33,18 @@ def test_shell_exec_and_sync_with_checksums(plain_client: AdbDeviceTcp, simulato
     assert simulator.host_path("/data/local/tmp/sub/blob").read_bytes() == data
     mode, size, mtime = plain_client.stat("/data/local/tmp/sub/blob")
     assert (size, mtime) == (len(data), 1_700_000_000)
-    assert [entry.filename for entry in plain_client.list("/data/local/tmp/sub")] == [bytearray(b"blob")]
+    assert [entry.filename for entry in plain_client.list("/data/local/tmp/sub")] == [
+        bytearray(b"blob")
+    ]
     back = io.BytesIO()
     plain_client.pull("/data/local/tmp/sub/blob", back)
     assert hashlib.sha256(back.getvalue()).digest() == hashlib.sha256(data).digest()
     assert plain_client.stat("/data/local/tmp/missing") == (0, 0, 0)
 
 
-def test_writes_outside_tmp_are_refused(plain_client: AdbDeviceTcp, simulator: SimulatedDevice) -> None:
+def test_writes_outside_tmp_are_refused(
+    plain_client: AdbDeviceTcp, simulator: SimulatedDevice
+) -> None:
     from adb_shell.exceptions import PushFailedError
 
     with pytest.raises(PushFailedError):

@@ -17,7 +17,13 @@ from deploy.devices.simulator.process import (
     simulated_device,
     start_simulator_process,
 )
-from deploy.devices.simulator.profiles import PROFILES, SIMULATOR_MODEL, Cluster, Profile, get_profile
+from deploy.devices.simulator.profiles import (
+    PROFILES,
+    SIMULATOR_MODEL,
+    Cluster,
+    Profile,
+    get_profile,
+)
 from deploy.devices.simulator.server import AUTH_MODES, SimulatedDevice
 
 __all__ = [

@@ -14,7 +14,9 @@ from deploy.devices.simulator.server import AUTH_MODES, SimulatedDevice
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=5555, help="TCP port on 127.0.0.1 (0: any free)")
+    parser.add_argument(
+        "--port", type=int, default=5555, help="TCP port on 127.0.0.1 (0: any free)"
+    )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="x86_64")
     parser.add_argument(
         "--auth",
@@ -23,15 +25,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept: any key (a user tapping Allow); keys: only --known-key; refuse: none",
     )
     parser.add_argument("--known-key", type=Path, action="append", default=[], metavar="ADBKEY_PUB")
-    parser.add_argument("--sandbox", type=Path, help="folder that is the phone's / (default: a temp dir)")
-    parser.add_argument("--accept-delay-s", type=float, default=0.0, help="time the user takes to tap Allow")
+    parser.add_argument(
+        "--sandbox", type=Path, help="folder that is the phone's / (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--accept-delay-s", type=float, default=0.0, help="time the user takes to tap Allow"
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--drop-after-bytes", type=int, help="close the connection after N bytes")
     faults.add_argument("--hang-after-bytes", type=int, help="stop answering after N bytes")
     faults.add_argument("--unauthorized", action="store_true", help="never answer the Allow prompt")
     faults.add_argument("--disk-full", action="store_true", help="every write fails: no space left")
     faults.add_argument("--quota-bytes", type=int, help="writes fail beyond this many bytes")
-    faults.add_argument("--latency-ms", type=float, default=0.0, help="delay before each packet sent")
+    faults.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay before each packet sent"
+    )
     faults.add_argument("--bandwidth-mb-s", type=float, help="link speed cap in MB/s")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections and faults")
 
@@ -67,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"simulated phone {device.serial}: profile {device.profile.name}, auth {device.auth}, "
         f"faults {faults.describe()}, sandbox {device.root}\n"
-        f"  connect: adb connect {device.serial}  |  python -m deploy devices --serial {device.serial}"
+        f"  connect: adb connect {device.serial}  |  "
+        f"python -m deploy devices --serial {device.serial}"
         "\n  stop: Ctrl-C",
         file=sys.stderr,
         flush=True,

@@ -27,9 +27,5 @@ class Faults:
     bandwidth_mb_s: float | None = None
 
     def describe(self) -> str:
-        parts = [
-            f"{k}={v}"
-            for k, v in vars(self).items()
-            if v not in (None, False, 0, 0.0)
-        ]
+        parts = [f"{k}={v}" for k, v in vars(self).items() if v not in (None, False, 0, 0.0)]
         return ", ".join(parts) or "none"

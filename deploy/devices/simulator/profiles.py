@@ -138,7 +138,9 @@ _GETPROP = """#!/bin/sh
 # getprop for a simulated phone: values come from {props}
 if [ $# -eq 0 ]; then cat '{props}'; exit 0; fi
 awk -v k="[$1]:" -v d="$2" '
-  index($0, k " ") == 1 {{ s = substr($0, length(k) + 3); print substr(s, 1, length(s) - 1); f = 1; exit }}
+  index($0, k " ") == 1 {{
+    s = substr($0, length(k) + 3); print substr(s, 1, length(s) - 1); f = 1; exit
+  }}
   END {{ if (!f) print d }}' '{props}'
 """
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 try:  # numpy makes checksums of 1 MB payloads cheap; the simulator works without it
     import numpy as _np
 except ImportError:  # pragma: no cover
-    _np = None
+    _np = None  # type: ignore[assignment]
 
 
 def _cmd(name: bytes) -> int:
@@ -29,8 +29,17 @@ A_CLSE = _cmd(b"CLSE")
 A_WRTE = _cmd(b"WRTE")
 A_STLS = _cmd(b"STLS")
 COMMAND_NAMES = {
-    v: k for k, v in {"SYNC": A_SYNC, "CNXN": A_CNXN, "AUTH": A_AUTH, "OPEN": A_OPEN,
-                      "OKAY": A_OKAY, "CLSE": A_CLSE, "WRTE": A_WRTE, "STLS": A_STLS}.items()
+    v: k
+    for k, v in {
+        "SYNC": A_SYNC,
+        "CNXN": A_CNXN,
+        "AUTH": A_AUTH,
+        "OPEN": A_OPEN,
+        "OKAY": A_OKAY,
+        "CLSE": A_CLSE,
+        "WRTE": A_WRTE,
+        "STLS": A_STLS,
+    }.items()
 }
 
 #: Protocol version of this device; from 0x01000001 on, payload checksums are not checked.
@@ -138,7 +147,7 @@ def parse_public_key(text: bytes | bytearray | str) -> PublicKey:
     return PublicKey(int.from_bytes(modulus, "little"), exponent, comment.strip())
 
 
-def verify_signature(key: PublicKey, token: bytes, signature: bytes) -> bool:
+def verify_signature(key: PublicKey, token: bytes, signature: bytes | bytearray) -> bool:
     """Whether `signature` is `token` signed the way adbd expects (RSA_sign with NID_sha1)."""
     if len(signature) != 256:
         return False

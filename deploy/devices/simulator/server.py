@@ -115,7 +115,9 @@ class SimulatedDevice:
         thread = threading.Thread(target=self._accept_loop, name=f"adbsim-{self.port}", daemon=True)
         thread.start()
         self._threads.append(thread)
-        log.info("simulated phone %s (%s) serving, sandbox %s", self.serial, self.profile.name, self.root)
+        log.info(
+            "simulated phone %s (%s) serving, sandbox %s", self.serial, self.profile.name, self.root
+        )
         return self
 
     def stop(self) -> None:
@@ -152,7 +154,7 @@ class SimulatedDevice:
     def known_keys(self) -> list[p.PublicKey]:
         return list(self._keys.values())
 
-    def _verify(self, token: bytes, signature: bytes) -> bool:
+    def _verify(self, token: bytes, signature: bytes | bytearray) -> bool:
         return any(p.verify_signature(k, token, signature) for k in list(self._keys.values()))
 
     # --- paths ---
@@ -430,7 +432,9 @@ class _Stream:
         self._clse_sent = False
 
     def start(self) -> None:
-        threading.Thread(target=self._work, daemon=True, name=f"adbsim-stream-{self.local_id}").start()
+        threading.Thread(
+            target=self._work, daemon=True, name=f"adbsim-stream-{self.local_id}"
+        ).start()
 
     def _work(self) -> None:
         try:
@@ -493,7 +497,9 @@ class _Stream:
             if self.closed.is_set():
                 raise _Gone
             self.can_send.clear()
-            self.conn.send_packet(p.A_WRTE, self.local_id, self.remote_id, bytes(view[offset : offset + step]))
+            self.conn.send_packet(
+                p.A_WRTE, self.local_id, self.remote_id, bytes(view[offset : offset + step])
+            )
 
     def finish(self) -> None:
         self.closed.set()
@@ -524,7 +530,9 @@ class _ProcessStream(_Stream):
 
     def serve(self) -> None:
         device = self.conn.device
-        argv = ["/bin/sh", "-c", device.rewrite_command(self.command)] if self.command else ["/bin/sh"]
+        argv = (
+            ["/bin/sh", "-c", device.rewrite_command(self.command)] if self.command else ["/bin/sh"]
+        )
         self.proc = subprocess.Popen(
             argv,
             cwd=device.root,
