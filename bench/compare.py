@@ -307,7 +307,11 @@ def resolve_devices(measurements: Sequence[Measurement], wanted: Sequence[str]) 
     names: list[str] = []
     for text in wanted:
         hits = sorted(
-            {m.device for m in measurements if text.lower() in (m.device.lower(), m.device_id.lower())}
+            {
+                m.device
+                for m in measurements
+                if text.lower() in (m.device.lower(), m.device_id.lower())
+            }
         )
         if not hits:
             known = ", ".join(known_devices(measurements)) or "none"
@@ -540,9 +544,7 @@ def compare_devices(
             missing = device_a if a is None else device_b
             some = a or b
             assert some is not None
-            results.append(
-                PairResult(key[0], key[1], a, b, "missing", f"no run on {missing}")
-            )
+            results.append(PairResult(key[0], key[1], a, b, "missing", f"no run on {missing}"))
         else:
             results.append(compare_pair(a, b, alpha=alpha, min_effect=min_effect))
     return results
@@ -604,9 +606,7 @@ def gate(
         }
 
     new, old = keyed(candidates), keyed(baseline)
-    keys = sorted(
-        set(new) | set(old), key=lambda k: (k[0], k[1], k[3], model_sort_key(k[2]))
-    )
+    keys = sorted(set(new) | set(old), key=lambda k: (k[0], k[1], k[3], model_sort_key(k[2])))
     entries = tuple(
         compare_pair(
             old.get(k), new.get(k), alpha=alpha, min_effect=min_effect, threshold=threshold
@@ -647,9 +647,7 @@ def speedups(measurements: Sequence[Measurement]) -> list[Speedup]:
     ):
         runs.sort(key=lambda m: m.started_at, reverse=True)
         for fp in (m for m in runs if m.precision == "fp32"):
-            match = next(
-                (q for q in runs if q.precision == "int8" and _same_setup(fp, q)), None
-            )
+            match = next((q for q in runs if q.precision == "int8" and _same_setup(fp, q)), None)
             if match:
                 found.append(Speedup(device, provenance, model, fp, match))
                 break
@@ -785,9 +783,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 def _check_store_file(path: Path) -> None:
     if not path.exists():
-        raise StoreError(
-            f"no results store at {path}; run a benchmark first or pass --store PATH"
-        )
+        raise StoreError(f"no results store at {path}; run a benchmark first or pass --store PATH")
     if not path.is_file():
         raise StoreError(f"results store {path} is not a file; pass --store PATH to bench.sqlite")
     with path.open("rb") as handle:

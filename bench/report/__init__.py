@@ -138,8 +138,8 @@ def pairs_grid(comparison: Comparison) -> Grid | None:
 
 
 def gate_grid(result: GateResult, baseline_store: str = "") -> Grid:
-    headers = ("device", "recipe", "model", "baseline ms", "now ms", "now / baseline", "p")
-    headers += ("decision", "why")
+    headers: tuple[str, ...] = ("device", "recipe", "model", "baseline ms", "now ms")
+    headers += ("now / baseline", "p", "decision", "why")
     where = f" ({baseline_store})" if baseline_store else ""
     return Grid(
         f"regression gate against the baseline{where}: {result.summary()}",

@@ -82,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
         baseline = measurements_from_store(args.baseline)
         baseline_store = str(args.baseline)
     elif args.baseline_label:
+        # One store, two labels (commits): without --label, the candidates are the other runs.
         baseline = measurements
         baseline_store = f"{args.store} label {args.baseline_label}"
+        if not args.label:
+            measurements = [m for m in measurements if m.label != args.baseline_label]
     if args.baseline_label:
         baseline_selection = Selection.parse(None, args.models, args.recipes, args.baseline_label)
     comparison = build_comparison(

@@ -54,7 +54,7 @@ def _grid_html(grid: Grid) -> str:
     return (
         f"<h3>{escape(grid.title)}</h3>\n<table><thead><tr>{head}</tr></thead>\n<tbody>"
         + "\n".join(body)
-        + f"</tbody></table>\n<ul class=\"notes\">{notes}</ul>\n"
+        + f'</tbody></table>\n<ul class="notes">{notes}</ul>\n'
     )
 
 
@@ -84,8 +84,7 @@ def render(comparison: Comparison, plots: list[Plot] | None = None) -> str:
     if comparison.gate is not None:
         verdict = "pass" if comparison.gate.passed else "fail"
         parts.append(
-            f'<p class="verdict-{verdict}"><strong>{escape(comparison.gate.summary())}'
-            "</strong></p>"
+            f'<p class="verdict-{verdict}"><strong>{escape(comparison.gate.summary())}</strong></p>'
         )
     parts.append(f'<p class="notes">{escape(comparison.rules.describe())}</p>')
     parts += [f'<p class="notes">{escape(note)}</p>' for note in excluded_notes(comparison)]

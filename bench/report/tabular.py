@@ -74,7 +74,7 @@ def csv_rows(comparison: Comparison) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for table in comparison.tables:
         for row in table.rows:
-            base = {
+            base: dict[str, object] = {
                 "recipe": table.recipe,
                 "precision": table.precision,
                 "model": row.model,

@@ -23,7 +23,12 @@ STYLES = {
 def render_grid(grid: Grid, console: Console) -> None:
     table = Table(title=escape(grid.title), title_justify="left")
     for i, header in enumerate(grid.headers):
-        table.add_column(escape(header), justify="left" if i < 3 else "right", overflow="fold")
+        table.add_column(
+            escape(header),
+            justify="left" if i < 3 else "right",
+            overflow="fold",
+            no_wrap=header == "model",
+        )
     for i, row in enumerate(grid.rows):
         style = STYLES.get(grid.statuses[i], "") if grid.statuses else ""
         table.add_row(*(escape(cell) for cell in row), style=style or None)

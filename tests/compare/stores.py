@@ -85,7 +85,12 @@ def add_run(
                 "executorch_version": "1.5.1",
             },
             "artifact": {"sha256": sha, "path": f"{model}.pte"},
-            "config": {"threads": threads, "cpu_mask": mask, "warmup": 2, "iterations": len(values)},
+            "config": {
+                "threads": threads,
+                "cpu_mask": mask,
+                "warmup": 2,
+                "iterations": len(values),
+            },
             "load_ms": 5.0,
             "first_inference_ms": values[0] * 1.5,
             "warmup_ms": [values[0], values[1]],

@@ -152,7 +152,9 @@ def test_paper_reference_prefers_the_same_pixel():
 
 def test_selection_errors():
     runs = [m(), m(device="Pixel 7", device_id="SER-P7")]
-    with pytest.raises(CompareError, match="unknown device 'Pixel 9'; known devices: Pixel 3, Pixel 7"):
+    with pytest.raises(
+        CompareError, match="unknown device 'Pixel 9'; known devices: Pixel 3, Pixel 7"
+    ):
         compare.select(runs, Selection.parse(devices="Pixel 9"))
     with pytest.raises(CompareError, match="no runs in the store match models=nope"):
         compare.select(runs, Selection.parse(models="nope"))

@@ -132,8 +132,12 @@ def test_gate_exit_codes(stores):
     assert failing.returncode == 1, failing.stderr
     assert "regression" in failing.stdout and "gate FAIL" in failing.stdout
     relaxed = _cli(
-        "--store", str(stores["candidate"]), "--baseline", str(stores["baseline"]),
-        "--threshold", "15%",
+        "--store",
+        str(stores["candidate"]),
+        "--baseline",
+        str(stores["baseline"]),
+        "--threshold",
+        "15%",
     )
     assert relaxed.returncode == 0, relaxed.stderr
     assert "gate PASS" in relaxed.stdout
@@ -190,8 +194,17 @@ def reports(stores, tmp_path_factory) -> dict[str, Path]:
     paths = {"md": out / "cmp.md", "csv": out / "cmp.csv", "html": out / "cmp.html"}
     code = main(
         [
-            "compare", "--store", str(stores["candidate"]), "--baseline", str(stores["baseline"]),
-            "--markdown", str(paths["md"]), "--csv", str(paths["csv"]), "--html", str(paths["html"]),
+            "compare",
+            "--store",
+            str(stores["candidate"]),
+            "--baseline",
+            str(stores["baseline"]),
+            "--markdown",
+            str(paths["md"]),
+            "--csv",
+            str(paths["csv"]),
+            "--html",
+            str(paths["html"]),
         ]
     )
     assert code == 1  # the gate fails; the reports are written all the same
@@ -236,7 +249,7 @@ def test_html_embeds_valid_plots(reports):
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
             assert image.format == "PNG" and image.size[0] >= 600 and image.size[1] >= 400
-    assert "src=\"http" not in page and "<link" not in page  # self-contained
+    assert 'src="http' not in page and "<link" not in page  # self-contained
     assert "not a phone" in page and "gate FAIL" in page and "regression" in page
 
 
@@ -260,7 +273,9 @@ def test_every_figure_names_device_runner_and_recipe(stores, monkeypatch):
     assert "paper Pixel 1 (fp32, TF-Lite)" in labels
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="chromium not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    find_chromium() is None, reason="chromium not installed (apt-get install chromium)"
+)
 def test_html_renders_in_chromium(reports, tmp_path):
     result = check_render(reports["html"], tmp_path / "shot.png")
     assert result.ok, result.describe()
@@ -270,9 +285,28 @@ def test_html_renders_in_chromium(reports, tmp_path):
 def test_html_render_check_catches_a_broken_page(stores, tmp_path):
     if find_chromium() is None:
         pytest.skip("chromium not installed")
-    result = build_comparison(measurements_from_store(stores["candidate"]), Selection.parse(models=V2))
+    result = build_comparison(
+        measurements_from_store(stores["candidate"]), Selection.parse(models=V2)
+    )
     page = html_report.render(result, plots=[])
     broken = page.replace("<h2>Figures</h2>", '<h2>Figures</h2><img src="missing.png">')
     (tmp_path / "broken.html").write_text(broken)
     check = check_render(tmp_path / "broken.html", tmp_path / "broken.png")
     assert not check.ok and check.images_broken == 1
+
+
+def test_one_device_two_commits_in_one_store(tmp_path, capsys):
+    from bench.store import Store
+    from tests.compare.stores import PIXEL3, add_run, samples
+
+    path = tmp_path / "labels.sqlite"
+    with Store.open(path) as store:
+        add_run(store, PIXEL3, V2, FP32, samples(60.0, 1), label="abc123")
+        add_run(store, PIXEL3, V2, FP32, samples(70.0, 2), label="def456", started_at="2025-03")
+    args = ["compare", "--store", str(path), "--baseline-label", "abc123"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "regression" in out and "1.17x" in out
+    assert main([*args, "--label", "abc123"]) == 0  # the baseline against itself
+    assert main([*args, "--label", "zzz"]) == 2
+    assert "no runs in" in capsys.readouterr().err
