@@ -17,10 +17,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,8 +38,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ours(serial: str, key: Path, source: Path, repeats: int) -> tuple[float, float]:
-    """(best transfer seconds, best verified-push seconds) with our layer."""
+def _median_ms(run: Callable[[], object], times: int = 15) -> float:
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def ours(serial: str, key: Path, source: Path, repeats: int) -> tuple[float, float, float]:
+    """(best transfer s, best verified-push s, median `shell('true')` ms) with our layer."""
     best_transfer = best_total = float("inf")
     with AndroidDevice.connect(serial, key_path=key, notify=lambda _m: None) as device:
         for i in range(repeats):
@@ -46,11 +57,12 @@ def ours(serial: str, key: Path, source: Path, repeats: int) -> tuple[float, flo
             best_total = min(best_total, time.perf_counter() - start)
             best_transfer = min(best_transfer, result.seconds)
         device.cleanup()
-    return best_transfer, best_total
+        shell_ms = _median_ms(lambda: device.shell("true"))
+    return best_transfer, best_total, shell_ms
 
 
-def adb_shell_as_shipped(port: int, key: Path, source: Path, repeats: int) -> float:
-    """Best push seconds with adb-shell's own TCP transport and push()."""
+def adb_shell_as_shipped(port: int, key: Path, source: Path, repeats: int) -> tuple[float, float]:
+    """(best push s, median `shell('true')` ms) with adb-shell's own TCP transport and push()."""
     from adb_shell.adb_device import AdbDeviceTcp
     from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
@@ -63,9 +75,10 @@ def adb_shell_as_shipped(port: int, key: Path, source: Path, repeats: int) -> fl
             device.push(str(source), f"/data/local/tmp/bench-adbshell-{i}.bin", read_timeout_s=120)
             best = min(best, time.perf_counter() - start)
         device.shell("rm -f /data/local/tmp/bench-adbshell-*")
+        shell_ms = _median_ms(lambda: device.shell("true"))
     finally:
         device.close()
-    return best
+    return best, shell_ms
 
 
 def official(adb: str, serial: str, source: Path, repeats: int) -> tuple[float, float]:
@@ -127,7 +140,7 @@ def main() -> int:
         source.write_bytes(os.urandom(size))
         faults = Faults(latency_ms=args.latency_ms, bandwidth_mb_s=args.bandwidth_mb_s)
         with start_simulator_process(faults=faults) as phone:
-            ours_transfer, ours_total = ours(phone.serial, key, source, args.repeats)
+            ours_transfer, ours_total, ours_shell_ms = ours(phone.serial, key, source, args.repeats)
             adb_transfer, adb_wall = official(adb, phone.serial, source, args.repeats)
             shipped = (
                 None
@@ -147,7 +160,9 @@ def main() -> int:
     print(f"  official adb, transfer  {rate(adb_transfer)}")
     print(f"  official adb, wall      {rate(adb_wall)}")
     if shipped is not None:
-        print(f"  adb-shell as shipped    {rate(shipped)}")
+        print(f"  adb-shell as shipped    {rate(shipped[0])}")
+    shipped_ms = f", adb-shell as shipped {shipped[1]:.1f} ms" if shipped else ""
+    print(f"shell('true') median: ours {ours_shell_ms:.1f} ms{shipped_ms}")
     print(f"ratio ours/official (transfer): {adb_transfer / ours_transfer:.2f}")
     print(f"ratio ours/official (verified push vs adb wall): {adb_wall / ours_total:.2f}")
     return 0

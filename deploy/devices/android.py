@@ -388,36 +388,58 @@ class AndroidDevice(Device):
         except Exception:
             self.close()
 
+    def remote_files(
+        self, paths: Sequence[str], hash_paths: Sequence[str] = ()
+    ) -> tuple[dict[str, int], dict[str, str]]:
+        """Sizes of the existing files among `paths`, sha256 of those in `hash_paths`: one call."""
+        if not paths and not hash_paths:
+            return {}, {}
+        parts = []
+        if paths:
+            quoted = " ".join(shlex.quote(path) for path in paths)
+            parts.append(
+                f'for p in {quoted}; do echo "size $(stat -c %s "$p" 2>/dev/null || echo -)"; done'
+            )
+        if hash_paths:
+            parts.append(
+                "sha256sum " + " ".join(shlex.quote(p) for p in hash_paths) + " 2>/dev/null"
+            )
+        output = self.shell("; ".join(parts) + "; true", timeout_s=max(self.io_timeout_s, 60.0))
+        lines = [line.strip() for line in output.output.splitlines() if line.strip()]
+        sizes: dict[str, int] = {}
+        size_lines = [line[5:] for line in lines if line.startswith("size ")]
+        for path, text in zip(paths, size_lines, strict=False):
+            if text.isdigit():
+                sizes[path] = int(text)
+        printed = {}
+        for line in lines:
+            match = _SHA_LINE.match(line)
+            if match:
+                printed[match.group(2)] = match.group(1)
+        digests: dict[str, str] = {}
+        for path in hash_paths:
+            # a simulator may print its sandbox path: match on the end of the name
+            for name, digest in printed.items():
+                if name == path or name.endswith(path):
+                    digests[path] = digest
+                    break
+        return sizes, digests
+
     def remote_sha256(self, paths: Sequence[str]) -> dict[str, str]:
         """sha256 of each existing file among `paths` on the device."""
-        if not paths:
-            return {}
-        quoted = " ".join(shlex.quote(path) for path in paths)
-        output = self.shell(
-            f"sha256sum {quoted} 2>/dev/null", timeout_s=max(self.io_timeout_s, 30)
-        ).output
-        found: dict[str, str] = {}
-        lines = [line for line in output.splitlines() if line.strip()]
-        for line in lines:
-            match = _SHA_LINE.match(line.strip())
-            if match:
-                found[match.group(2)] = match.group(1)
-        # sha256sum prints in argument order, missing files skipped; map back by suffix
-        result: dict[str, str] = {}
-        for path in paths:
-            for printed, digest in found.items():
-                if printed == path or printed.endswith(path):
-                    result[path] = digest
-                    break
-        return result
+        return self.remote_files((), paths)[1]
 
     def push(self, local: Path | str, remote: str | None = None) -> PushResult:
         return self.push_many({Path(local): remote or Path(local).name})[0]
 
-    def push_many(self, files: Mapping[Path, str | None] | Sequence[Path]) -> list[PushResult]:  # type: ignore[override]
+    def push_many(  # type: ignore[override]
+        self, files: Mapping[Path, str | None] | Sequence[Path]
+    ) -> list[PushResult]:
         """Push files into our folder; unchanged ones (same sha256 on the device) are skipped.
 
-        Each push is verified on the device (size and sha256). Returns one result per file.
+        Only files whose size already matches on the device are hashed before the push; the
+        others are hashed while they are sent. Each push is verified on the device (size and
+        sha256). Returns one result per file, in order.
         """
         items = (
             list(files.items()) if isinstance(files, Mapping) else [(Path(f), None) for f in files]
@@ -427,28 +449,32 @@ class AndroidDevice(Device):
             local = Path(local)
             if not local.is_file():
                 raise DeviceCommandError(f"cannot push {local}: no such file; check the path")
-            target = self.device_path(remote or local.name)
-            plan.append((local, target, file_sha256(local), local.stat().st_size))
-        present = self.remote_sha256([target for _l, target, _s, _n in plan])
+            plan.append((local, self.device_path(remote or local.name), local.stat().st_size))
+        sizes, _ = self.remote_files([target for _l, target, _n in plan])
+        candidates = {
+            target: file_sha256(local) for local, target, size in plan if sizes.get(target) == size
+        }
+        _, present = self.remote_files((), list(candidates))
         results: list[PushResult] = []
-        pushed = []
-        for local, target, digest, size in plan:
-            start = time.monotonic()
-            if present.get(target) == digest:
+        for local, target, size in plan:
+            digest = candidates.get(target)
+            if digest is not None and present.get(target) == digest:
                 results.append(PushResult(local, target, size, digest, True, 0.0))
                 continue
-            self._push_one(local, target, size)
+            start = time.monotonic()
+            digest = self._push_one(local, target, size)
             results.append(PushResult(local, target, size, digest, False, time.monotonic() - start))
-            pushed.append(target)
         self._verify([r for r in results if not r.skipped])
         return results
 
-    def _push_one(self, local: Path, target: str, size: int) -> None:
+    def _push_one(self, local: Path, target: str, size: int) -> str:
+        """Send one file; return the sha256 of what was sent."""
         st = local.stat()
         mode = stat_module.S_IFREG | stat_module.S_IMODE(st.st_mode)
+        digest = hashlib.sha256()
         try:
             with self._sync(f"push of {local.name}") as session, open(local, "rb") as source:
-                session.push(source, target, mode, int(st.st_mtime))
+                session.push(source, target, mode, int(st.st_mtime), digest.update)
         except SyncFailure as exc:
             message = str(exc)
             if "no space" in message.lower() or "enospc" in message.lower():
@@ -460,6 +486,7 @@ class AndroidDevice(Device):
             raise DeviceCommandError(
                 f"{self.serial}: push of {local.name} failed: {message}"
             ) from None
+        return digest.hexdigest()
 
     def _remove_quietly(self, target: str) -> None:
         try:
@@ -470,20 +497,16 @@ class AndroidDevice(Device):
     def _verify(self, results: Sequence[PushResult]) -> None:
         if not results:
             return
-        quoted = " ".join(shlex.quote(r.remote) for r in results)
-        sizes = self.shell(
-            f"stat -c %s {quoted} 2>/dev/null", timeout_s=self.io_timeout_s
-        ).output.split()
-        digests = self.remote_sha256([r.remote for r in results])
-        for index, result in enumerate(results):
-            size = sizes[index] if index < len(sizes) else "missing"
-            if size != str(result.size_bytes) or digests.get(result.remote) != result.sha256:
+        paths = [r.remote for r in results]
+        sizes, digests = self.remote_files(paths, paths)
+        for result in results:
+            size = sizes.get(result.remote)
+            digest = digests.get(result.remote, "missing")
+            if size != result.size_bytes or digest != result.sha256:
                 raise PushVerificationError(
                     f"{result.remote} on {self.serial} does not match {result.local} "
-                    "after the push "
-                    f"(size {size} vs {result.size_bytes}, sha256 "
-                    f"{digests.get(result.remote, 'missing')[:12]} vs {result.sha256[:12]}): "
-                    "push again"
+                    f"after the push (size {size} vs {result.size_bytes}, "
+                    f"sha256 {digest[:12]} vs {result.sha256[:12]}): push again"
                 )
 
     def pull(self, remote: str, local: Path | str) -> Path:

@@ -10,7 +10,10 @@ from deploy.devices.errors import MultipleDevicesError, NoDeviceError
 
 _TCP_SERIAL = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 
-BUSY_HINT = "run `adb kill-server` (or close Android Studio) to free it, then retry"
+BUSY_HINT = (
+    "run `adb kill-server` (or close Android Studio) to free it, then retry "
+    "(no adb server running? add a udev rule for the phone)"
+)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 
 from deploy.devices.android import AndroidDevice
 from deploy.devices.base import DEVICE_ROOT
-from deploy.devices.errors import DeviceCommandError, UnsafePathError
+from deploy.devices.errors import DeviceBusyError, DeviceCommandError, UnsafePathError
 from deploy.devices.simulator import SIMULATOR_MODEL, SimulatedDevice
 
 
@@ -157,3 +157,30 @@ def test_exec_wrapper_hook_reaches_taskset(
     phone = connect(start_phone(profile=profile).serial)
     assert phone.shell("getprop ro.mobilenet_deploy.emulated").output.strip() == "1"
     assert "WRAPPED=yes" in phone.shell("taskset 80 env").output
+
+
+def test_usb_device_held_by_an_adb_server_is_explained() -> None:
+    usb1 = pytest.importorskip("usb1")
+    device = AndroidDevice("0123456789ABCDEF")
+    for error in (usb1.USBErrorAccess(), usb1.USBErrorBusy()):
+        with pytest.raises(DeviceBusyError, match="adb kill-server"):
+            with device._guard("connect"):
+                raise error  # what libusb raises when adb's server holds the interface
+
+
+def test_no_device_and_several_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploy.devices import discovery
+    from deploy.devices.errors import MultipleDevicesError, NoDeviceError
+
+    monkeypatch.setattr(discovery, "usb_devices", lambda: [])
+    with pytest.raises(NoDeviceError, match="--serial"):
+        discovery.resolve_serial(None)
+    two = [discovery.DeviceEntry(s, "available", "usb") for s in ("A1", "B2")]
+    monkeypatch.setattr(discovery, "usb_devices", lambda: two)
+    with pytest.raises(MultipleDevicesError, match="A1, B2"):
+        discovery.resolve_serial(None)
+    monkeypatch.setenv("ANDROID_SERIAL", "B2")
+    assert discovery.resolve_serial(None) == "B2"
+    assert discovery.resolve_serial("10.0.0.5:5555") == "10.0.0.5:5555"
+    assert discovery.split_tcp_serial("10.0.0.5:5555") == ("10.0.0.5", 5555)
+    assert discovery.split_tcp_serial("R58M123ABC") is None
