@@ -31,6 +31,8 @@ from bench.runner.run import RunnerConfig, run_host
 from bench.store import DEFAULT_PATH, ArtifactRecord, DeviceRecord, RunRecord, Store
 
 DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
+# Above this 1-minute load average per CPU the table warns that figures are contended.
+BUSY_LOAD_PER_CPU = 0.5
 
 
 def _read(path: str | Path) -> str | None:
@@ -297,6 +299,13 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
         "paper: TFLite, one large core, one thread, on Pixel phones (bench/paper.py); ours: "
         "ExecuTorch + XNNPACK on this host's CPU. Compare trends, not absolute values."
     )
+    load, cpus = facts["loadavg"][0], facts.get("online_cpus") or 1
+    if load > BUSY_LOAD_PER_CPU * cpus:
+        console.print(
+            f"warning: this host is busy (load average {load:.1f} on {cpus} CPUs): other "
+            "processes share the pinned core, so these latencies are contended and will not "
+            "repeat; rerun on an idle machine"
+        )
     for row in rows:
         if row.summary is not None:
             for warning in row.summary.warnings:
