@@ -318,13 +318,16 @@ class AndroidDevice(Device):
         timeout_s: float | None = None,
         on_output: OutputCallback | None = None,
         check: bool = False,
+        idle_timeout_s: float | None = None,
     ) -> ShellResult:
         """Run `command` with `sh`; its exit status is recovered from shell v1 with a marker.
 
-        Output is passed to `on_output` as it arrives (the stream is read with `timeout_s` as
-        its allowed silence and total, so long runs need a long `timeout_s`).
+        Output is passed to `on_output` as it arrives. `timeout_s` (default `io_timeout_s`)
+        bounds the whole command, `idle_timeout_s` (default: `timeout_s`) any silence in it;
+        a long benchmark run needs a long `timeout_s`.
         """
         timeout = float(timeout_s if timeout_s is not None else self.io_timeout_s)
+        idle = min(timeout, float(idle_timeout_s)) if idle_timeout_s is not None else timeout
         marker = f"__mobilenet_deploy_rc_{secrets.token_hex(6)}__"
         wrapped = f"( {command}\n); echo {marker}$?"
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -335,7 +338,7 @@ class AndroidDevice(Device):
         with self._guard(f"`{short}`"):
             adb = self._connected()
             stream = adb.streaming_shell(
-                wrapped, transport_timeout_s=timeout, read_timeout_s=timeout, decode=False
+                wrapped, transport_timeout_s=idle, read_timeout_s=timeout, decode=False
             )
             for raw in stream:
                 pending += decoder.decode(raw)
@@ -432,9 +435,7 @@ class AndroidDevice(Device):
     def push(self, local: Path | str, remote: str | None = None) -> PushResult:
         return self.push_many({Path(local): remote or Path(local).name})[0]
 
-    def push_many(  # type: ignore[override]
-        self, files: Mapping[Path, str | None] | Sequence[Path]
-    ) -> list[PushResult]:
+    def push_many(self, files: Mapping[Path, str | None] | Sequence[Path]) -> list[PushResult]:
         """Push files into our folder; unchanged ones (same sha256 on the device) are skipped.
 
         Only files whose size already matches on the device are hashed before the push; the

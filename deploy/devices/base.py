@@ -130,7 +130,7 @@ class Device(abc.ABC):
     def push(self, local: Path | str, remote: str | None = None) -> PushResult:
         """Copy a file to the device (under our folder), skipping it if already there."""
 
-    def push_many(self, files: Mapping[Path, str] | Sequence[Path]) -> list[PushResult]:
+    def push_many(self, files: Mapping[Path, str | None] | Sequence[Path]) -> list[PushResult]:
         """Push several files; a sequence keeps each file's own name."""
         items = files.items() if isinstance(files, Mapping) else [(f, None) for f in files]
         return [self.push(local, remote) for local, remote in items]
@@ -147,8 +147,12 @@ class Device(abc.ABC):
         timeout_s: float | None = None,
         on_output: OutputCallback | None = None,
         check: bool = False,
+        idle_timeout_s: float | None = None,
     ) -> ShellResult:
-        """Run a command and return its exit status and output, streaming it to on_output."""
+        """Run a command; return its exit status and output, streamed to on_output meanwhile.
+
+        `timeout_s` bounds the whole command and `idle_timeout_s` any silence in it.
+        """
 
     @abc.abstractmethod
     def info(self) -> DeviceInfo:

@@ -184,3 +184,17 @@ def test_no_device_and_several_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     assert discovery.resolve_serial("10.0.0.5:5555") == "10.0.0.5:5555"
     assert discovery.split_tcp_serial("10.0.0.5:5555") == ("10.0.0.5", 5555)
     assert discovery.split_tcp_serial("R58M123ABC") is None
+
+
+def test_long_runs_need_their_timeouts(phone: AndroidDevice) -> None:
+    from deploy.devices.errors import DeviceTimeoutError
+
+    # a command quiet for longer than the default 10 s of adb-shell would pass with its own budget;
+    # here a short idle timeout must fail fast, and a long total one must let a slow command finish
+    start = time.monotonic()
+    with pytest.raises(DeviceTimeoutError):
+        phone.shell("sleep 3; echo late", timeout_s=30, idle_timeout_s=0.5)
+    assert time.monotonic() - start < 2
+    assert phone.shell("sleep 1.2; echo done", timeout_s=5).output == "done\n"
+    with pytest.raises(DeviceTimeoutError, match="still running after 1 s"):
+        phone.shell("for i in 1 2 3 4 5 6; do echo tick; sleep 0.3; done", timeout_s=1)
