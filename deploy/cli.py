@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "zoo": ("deploy.models.zoo", "print the zoo's params and MAdds beside the papers'"),
     "devices": ("deploy.devices.cli", "list Android devices (model, state); --info, --cleanup"),
-    "simulator": ("deploy.devices.simulator.cli", "serve a simulated Android phone over ADB on 127.0.0.1"),
+    "simulator": ("deploy.devices.simulator.cli", "serve a simulated Android phone on 127.0.0.1"),
 }
 
 
