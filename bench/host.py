@@ -212,25 +212,38 @@ def bench_artifacts(
 # -- the manifest -----------------------------------------------------------------------------
 
 
+def _manifest_class() -> Any:
+    """deploy.export.manifest.Manifest (imported late: the export stack is heavy)."""
+    try:
+        from deploy.export.manifest import Manifest
+    except ImportError as exc:
+        raise BenchError(
+            f"cannot import deploy.export.manifest ({exc}); the export pipeline lists the "
+            "artifacts (nox -s export)"
+        ) from None
+    return Manifest
+
+
+def is_executorch(entry: Any) -> bool:
+    """Only .pte programs run on bench_runner (Core ML packages go to the iOS harness)."""
+    fmt = (entry.recipe or {}).get("format")
+    return fmt == "pte" if fmt else str(entry.file).endswith(".pte")
+
+
 def manifest_artifacts(
     manifest_path: Path,
     models: Iterable[str] = (),
     recipes: Iterable[str] = (),
 ) -> list[HostArtifact]:
-    """Valid manifest entries (optionally filtered) as HostArtifacts."""
-    try:
-        from deploy.export.manifest import Manifest
-    except ImportError:
-        raise BenchError(
-            "deploy.export.manifest is not available: the export pipeline is needed to list "
-            "artifacts (nox -s export)"
-        ) from None
+    """Valid ExecuTorch entries of the manifest (optionally filtered) as HostArtifacts."""
     if not Path(manifest_path).exists():
         raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
-    manifest = Manifest.load(manifest_path)
+    manifest = _manifest_class().load(manifest_path)
     wanted_models, wanted_recipes = set(models), set(recipes)
     out = []
     for entry in manifest.valid_entries():
+        if not is_executorch(entry):
+            continue
         if wanted_models and entry.model_name not in wanted_models:
             continue
         if wanted_recipes and entry.recipe_name not in wanted_recipes:
@@ -238,8 +251,9 @@ def manifest_artifacts(
         out.append(HostArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry)))
     if not out:
         raise BenchError(
-            f"no valid artifact in {manifest_path} matches models={sorted(wanted_models) or 'all'}"
-            f" recipes={sorted(wanted_recipes) or 'all'}; see `nox -s export`"
+            f"no valid .pte artifact in {manifest_path} matches "
+            f"models={sorted(wanted_models) or 'all'} recipes={sorted(wanted_recipes) or 'all'}; "
+            "see `nox -s export`"
         )
     return out
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,9 +106,17 @@ def fake_manifest(tiny_pte, tmp_path, monkeypatch):
                 hashlib.sha256(path.read_bytes()).hexdigest(),
                 path.name,
                 model={"name": "mobilenet_v1_1.0_224", "family": "v1"},
-                recipe={"name": f"xnnpack_{precision}", "precision": precision},
+                recipe={"name": f"xnnpack_{precision}", "precision": precision, "format": "pte"},
             )
         )
+    entries.append(  # a Core ML package: not for bench_runner, skipped
+        FakeEntry(
+            "ef" * 32,
+            "m.mlpackage",
+            model={"name": "mobilenet_v1_1.0_224"},
+            recipe={"name": "coreml_fp16", "precision": "fp16", "format": "mlpackage"},
+        )
+    )
 
     class Manifest:
         @classmethod
@@ -124,9 +131,7 @@ def fake_manifest(tiny_pte, tmp_path, monkeypatch):
         def path_of(self, entry):
             return self.root / entry.file
 
-    module = types.ModuleType("deploy.export.manifest")
-    module.Manifest = Manifest
-    monkeypatch.setitem(sys.modules, "deploy.export.manifest", module)
+    monkeypatch.setattr(host, "_manifest_class", lambda: Manifest)
     manifest = folder / "manifest.json"
     manifest.write_text("{}")
     return manifest
@@ -160,7 +165,7 @@ def test_cli_errors_are_one_line(fake_manifest, tmp_path, capsys):
     assert main(["bench-host", "--manifest", str(tmp_path / "none.json")]) == 2
     assert "run `nox -s export` first" in capsys.readouterr().err
     assert main(["bench-host", "--manifest", str(fake_manifest), "--models", "nope"]) == 2
-    assert "no valid artifact" in capsys.readouterr().err
+    assert "no valid .pte artifact" in capsys.readouterr().err
 
 
 def test_cli_unlisted_pte_and_spread_script(tiny_pte, tmp_path, capsys):
