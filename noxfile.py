@@ -98,3 +98,9 @@ def bench_host(session: nox.Session) -> None:
 def compare(session: nox.Session) -> None:
     """Compare latencies across devices and with the papers (`-- --baseline old.sqlite`)."""
     _run_py(session, "-m", "bench", "compare", *session.posargs)
+
+
+@nox.session
+def export(session: nox.Session) -> None:
+    """Export validated ExecuTorch artifacts + manifest (`-- --models ... --recipes ...`)."""
+    _run_py(session, "-m", "deploy", "export", *session.posargs)

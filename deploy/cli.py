@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zoo": ("deploy.models.zoo", "print the zoo's params and MAdds beside the papers'"),
     "devices": ("deploy.devices.cli", "list Android devices (model, state); --info, --cleanup"),
     "simulator": ("deploy.devices.simulator.cli", "serve a simulated Android phone on 127.0.0.1"),
+    "export": ("deploy.export.cli", "export models to validated ExecuTorch artifacts + manifest"),
 }
 
 

@@ -1,0 +1,114 @@
+"""Export recipes as data: which backend, which precision, which file format, how to quantize.
+
+The pipeline dispatches on `Recipe.backend`; adding a backend (Core ML) means adding recipes here
+and a lowering module, never editing the pipeline's steps. Names are what users type
+(`--recipes xnnpack-int8`) and what the manifest records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from deploy.errors import RecipeError
+
+BACKENDS = ("xnnpack", "coreml")
+PRECISIONS = ("fp32", "fp16", "int8", "w8")
+FORMATS = (".pte", ".mlpackage")
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """How weights and activations are quantized (None in a recipe means float)."""
+
+    scheme: str  # "pt2e-static" (calibrated activations) | "weight-only"
+    weight_bits: int = 8
+    weight_granularity: str = "per-channel"  # "per-channel" | "per-tensor"
+    weight_symmetric: bool = True
+    activation_bits: int | None = 8  # None: activations stay float (weight-only)
+    activation_mode: str | None = "static"  # "static" (calibrated) | "dynamic" | None
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.activation_mode == "static"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One way to turn a model into a deployable artifact."""
+
+    name: str
+    backend: str  # one of BACKENDS
+    precision: str  # one of PRECISIONS
+    format: str  # one of FORMATS
+    quantization: QuantizationConfig | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise RecipeError(f"recipe {self.name}: backend {self.backend!r} not in {BACKENDS}")
+        if self.precision not in PRECISIONS:
+            raise RecipeError(f"recipe {self.name}: precision {self.precision!r} not in {PRECISIONS}")
+        if self.format not in FORMATS:
+            raise RecipeError(f"recipe {self.name}: format {self.format!r} not in {FORMATS}")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.quantization is not None and self.quantization.needs_calibration
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the manifest records (and the cache key hashes)."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "precision": self.precision,
+            "format": self.format,
+            "quantization": asdict(self.quantization) if self.quantization else None,
+        }
+
+
+INT8_STATIC = QuantizationConfig(scheme="pt2e-static")
+
+RECIPES: dict[str, Recipe] = {
+    recipe.name: recipe
+    for recipe in (
+        Recipe(
+            "xnnpack-fp32",
+            backend="xnnpack",
+            precision="fp32",
+            format=".pte",
+            description="ExecuTorch, float32, every compute op delegated to XNNPACK",
+        ),
+        Recipe(
+            "xnnpack-int8",
+            backend="xnnpack",
+            precision="int8",
+            format=".pte",
+            quantization=INT8_STATIC,
+            description="ExecuTorch, PT2E int8 (per-channel symmetric weights, static "
+            "activations calibrated on real images), delegated to XNNPACK",
+        ),
+    )
+}
+DEFAULT_RECIPES = ("xnnpack-fp32", "xnnpack-int8")
+
+
+def get_recipe(name: str) -> Recipe:
+    """The registered recipe called `name`; anything else -> RecipeError listing valid names."""
+    recipe = RECIPES.get(name.strip())
+    if recipe is None:
+        raise RecipeError(
+            f"unknown recipe {name.strip()!r}; valid recipes: {', '.join(RECIPES)}"
+        )
+    return recipe
+
+
+def parse_recipes(text: str | list[str] | None) -> list[Recipe]:
+    """Comma- or list-separated recipe names, as given on a command line (None: the defaults)."""
+    if text is None:
+        return [RECIPES[name] for name in DEFAULT_RECIPES]
+    items = text if isinstance(text, list) else [text]
+    names = [n for item in items for n in item.split(",") if n.strip()]
+    if not names:
+        raise RecipeError(f"no recipe given; valid recipes: {', '.join(RECIPES)}")
+    return [get_recipe(n) for n in dict.fromkeys(n.strip() for n in names)]
