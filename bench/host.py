@@ -227,7 +227,7 @@ def _manifest_class() -> Any:
 def is_executorch(entry: Any) -> bool:
     """Only .pte programs run on bench_runner (Core ML packages go to the iOS harness)."""
     fmt = (entry.recipe or {}).get("format")
-    return fmt == "pte" if fmt else str(entry.file).endswith(".pte")
+    return str(fmt).lstrip(".") == "pte" if fmt else str(entry.file).endswith(".pte")
 
 
 def manifest_artifacts(

@@ -106,7 +106,7 @@ def fake_manifest(tiny_pte, tmp_path, monkeypatch):
                 hashlib.sha256(path.read_bytes()).hexdigest(),
                 path.name,
                 model={"name": "mobilenet_v1_1.0_224", "family": "v1"},
-                recipe={"name": f"xnnpack_{precision}", "precision": precision, "format": "pte"},
+                recipe={"name": f"xnnpack_{precision}", "precision": precision, "format": ".pte"},
             )
         )
     entries.append(  # a Core ML package: not for bench_runner, skipped
