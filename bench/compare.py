@@ -783,7 +783,10 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 def _check_store_file(path: Path) -> None:
     if not path.exists():
-        raise StoreError(f"no results store at {path}; run a benchmark first or pass --store PATH")
+        raise StoreError(
+            f"no results store at {path}; run a benchmark first (nox -s bench-host) "
+            "or pass --store PATH"
+        )
     if not path.is_file():
         raise StoreError(f"results store {path} is not a file; pass --store PATH to bench.sqlite")
     with path.open("rb") as handle:

@@ -25,14 +25,39 @@ from tests.compare.stores import FP32, INT8, V2, V3L, V3S
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def _cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "bench", "compare", *args],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
+
+
+@pytest.fixture(scope="module")
+def cli_runs(stores, tmp_path_factory) -> dict[str, subprocess.CompletedProcess[str]]:
+    """The checks that need a real process (exit status, nothing but one line on stderr), run
+    at once; the other bad inputs go through the same `bench.cli.main` in-process, since
+    `python -m bench` imports every command (torch included) and costs seconds to start."""
+    tmp = tmp_path_factory.mktemp("cli")
+    corrupt = tmp / "bench.sqlite"
+    corrupt.write_bytes(b"this is not a database\n" * 100)
+    started = {
+        "gate": _cli("--store", str(stores["candidate"]), "--baseline", str(stores["baseline"])),
+        "corrupt": _cli("--store", str(corrupt)),
+    }
+    done = {}
+    for name, proc in started.items():
+        out, err = proc.communicate(timeout=180)
+        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
+
+
+def _in_process(capsys, *args: str) -> subprocess.CompletedProcess[str]:
+    code = main(["compare", *args])
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -127,18 +152,12 @@ def test_gate_decisions(stores):
 # -- the command line: exit codes and one-line errors -------------------------------------------
 
 
-def test_gate_exit_codes(stores):
-    failing = _cli("--store", str(stores["candidate"]), "--baseline", str(stores["baseline"]))
+def test_gate_exit_codes(cli_runs, stores, capsys):
+    failing = cli_runs["gate"]
     assert failing.returncode == 1, failing.stderr
     assert "regression" in failing.stdout and "gate FAIL" in failing.stdout
-    relaxed = _cli(
-        "--store",
-        str(stores["candidate"]),
-        "--baseline",
-        str(stores["baseline"]),
-        "--threshold",
-        "15%",
-    )
+    args = ["--store", str(stores["candidate"]), "--baseline", str(stores["baseline"])]
+    relaxed = _in_process(capsys, *args, "--threshold", "15%")
     assert relaxed.returncode == 0, relaxed.stderr
     assert "gate PASS" in relaxed.stdout
 
@@ -149,14 +168,13 @@ def test_strict_gate_fails_on_not_comparable(stores):
     assert main([*args, "--models", V3S, "--strict"]) == 1
 
 
-def test_missing_store(tmp_path):
-    _one_line_error(_cli("--store", str(tmp_path / "nope.sqlite")), "no results store at")
+def test_missing_store(tmp_path, capsys):
+    proc = _in_process(capsys, "--store", str(tmp_path / "nope.sqlite"))
+    _one_line_error(proc, "no results store at")
 
 
-def test_corrupt_store(tmp_path):
-    bad = tmp_path / "bench.sqlite"
-    bad.write_bytes(b"this is not a database\n" * 100)
-    _one_line_error(_cli("--store", str(bad)), "not a results store")
+def test_corrupt_store(cli_runs):
+    _one_line_error(cli_runs["corrupt"], "not a results store")
 
 
 def test_truncated_store_is_one_error(stores, tmp_path):
@@ -167,13 +185,15 @@ def test_truncated_store_is_one_error(stores, tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_unknown_device(stores):
-    proc = _cli("--store", str(stores["candidate"]), "--devices", "Pixel 9")
+def test_unknown_device(stores, capsys):
+    proc = _in_process(capsys, "--store", str(stores["candidate"]), "--devices", "Pixel 9")
     _one_line_error(proc, "unknown device 'Pixel 9'; known devices: Pixel 3, Pixel 7, ci-host")
 
 
-def test_empty_selection(stores):
-    proc = _cli("--store", str(stores["candidate"]), "--models", "mobilenet_v1_1.0_224")
+def test_empty_selection(stores, capsys):
+    proc = _in_process(
+        capsys, "--store", str(stores["candidate"]), "--models", "mobilenet_v1_1.0_224"
+    )
     _one_line_error(proc, "no runs in")
 
 
