@@ -1,0 +1,153 @@
+"""The manifest contract: schema, atomic save, lookups, migration, integrity."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from deploy.errors import ArtifactIntegrityError, DeployError, ManifestError
+from deploy.export import manifest as manifest_module
+from deploy.export.manifest import (
+    MANIFEST_SCHEMA_VERSION,
+    Manifest,
+    ManifestEntry,
+    verify_artifact,
+)
+from tests.export.helpers import make_entry
+
+
+def test_round_trip_and_file_layout(tmp_path):
+    path = tmp_path / "manifest.json"
+    manifest = Manifest.load(path)
+    assert manifest.entries == []
+    entry = make_entry(tmp_path)
+    manifest.upsert(entry)
+    manifest.save()
+    document = json.loads(path.read_text())
+    assert document["schema_version"] == MANIFEST_SCHEMA_VERSION == 1
+    assert document["artifacts"][0]["sha256"] == entry.sha256
+    loaded = Manifest.load(path)
+    assert loaded.entries == [entry]
+    assert loaded.entries[0].model_name == "mobilenet_v2_1.0_224"
+    assert loaded.entries[0].recipe_name == "xnnpack-fp32"
+    assert loaded.entries[0].precision == "fp32"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_required_fields_are_in_every_entry(tmp_path):
+    required = {
+        "sha256", "file", "size_bytes", "model", "recipe", "input_shape", "params", "madds",
+        "weights", "calibration", "fidelity", "valid", "delegation", "toolchain", "exported_at",
+        "export_s", "cache_key",
+    }  # fmt: skip
+    assert required <= set(make_entry(tmp_path).to_dict())
+
+
+def test_find_valid_entries_and_path_of(tmp_path):
+    manifest = Manifest(tmp_path / "manifest.json")
+    fp32 = make_entry(tmp_path, "a.pte", b"a")
+    int8 = make_entry(
+        tmp_path, "b.pte", b"b", valid=False, recipe={**fp32.recipe, "name": "xnnpack-int8"}
+    )
+    manifest.upsert(fp32)
+    manifest.upsert(int8)
+    assert manifest.valid_entries() == [fp32]
+    assert manifest.find(recipe_name="xnnpack-int8") == [int8]
+    assert manifest.find(model_name="mobilenet_v2_1.0_224") == [fp32, int8]
+    assert manifest.find(model_name="nope") == []
+    assert manifest.path_of(fp32) == (tmp_path / "a.pte").resolve()
+    assert manifest.path_of(fp32).is_absolute()
+
+
+def test_upsert_replaces_same_sha_or_same_slot(tmp_path):
+    manifest = Manifest(tmp_path / "manifest.json")
+    first = make_entry(tmp_path, "a.pte", b"a")
+    manifest.upsert(first)
+    again = make_entry(tmp_path, "a.pte", b"a", export_s=2.0)
+    assert manifest.upsert(again) == [first]
+    newer = make_entry(tmp_path, "c.pte", b"c")  # same model, recipe, weights: supersedes
+    assert manifest.upsert(newer) == [again]
+    other = make_entry(tmp_path, "d.pte", b"d", weights={"source": "imagenet", "detail": "x"})
+    assert manifest.upsert(other) == []
+    assert manifest.entries == [newer, other]
+
+
+def test_missing_file_is_empty_and_corrupt_json_names_the_fix(tmp_path):
+    assert Manifest.load(tmp_path / "none.json").entries == []
+    bad = tmp_path / "manifest.json"
+    bad.write_text("{not json")
+    with pytest.raises(ManifestError, match="delete it and re-export"):
+        Manifest.load(bad)
+    bad.write_text(json.dumps({"schema_version": 1}))
+    with pytest.raises(ManifestError):
+        Manifest.load(bad)
+    assert issubclass(ManifestError, DeployError)
+
+
+def test_newer_or_unknown_schema_version_is_refused(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"schema_version": 99, "artifacts": []}))
+    with pytest.raises(ManifestError, match="newer"):
+        Manifest.load(path)
+    path.write_text(json.dumps({"schema_version": 0, "artifacts": []}))
+    with pytest.raises(ManifestError, match="cannot be upgraded"):
+        Manifest.load(path)
+
+
+def test_migration_hook_upgrades_a_synthetic_v0(tmp_path, monkeypatch):
+    entry = make_entry(tmp_path).to_dict()
+    v0_entry = {k: v for k, v in entry.items() if k != "cache_key"}
+    v0_entry["digest"] = v0_entry.pop("sha256")  # pretend v0 called it "digest"
+
+    def v0_to_v1(document):
+        for item in document["artifacts"]:
+            item["sha256"] = item.pop("digest")
+            item["cache_key"] = ""
+        return document
+
+    monkeypatch.setitem(manifest_module.MIGRATIONS, 0, v0_to_v1)
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"schema_version": 0, "artifacts": [v0_entry]}))
+    loaded = Manifest.load(path)
+    assert loaded.entries[0].sha256 == entry["sha256"]
+    loaded.save()
+    assert json.loads(path.read_text())["schema_version"] == 1
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "manifest.json"
+    manifest = Manifest(path, [make_entry(tmp_path)])
+    manifest.save()
+    before = path.read_text()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    manifest.upsert(make_entry(tmp_path, "b.pte", b"b", weights={"source": "x", "detail": "y"}))
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        manifest.save()
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pte", "b.pte", "manifest.json"]
+
+
+def test_verify_artifact_catches_missing_and_tampered_files(tmp_path):
+    manifest = Manifest(tmp_path / "manifest.json")
+    entry = make_entry(tmp_path)
+    assert verify_artifact(manifest, entry) == (tmp_path / "a.pte").resolve()
+    (tmp_path / "a.pte").write_bytes(b"programX")
+    with pytest.raises(ArtifactIntegrityError, match="tampered"):
+        verify_artifact(manifest, entry)
+    (tmp_path / "a.pte").unlink()
+    with pytest.raises(ArtifactIntegrityError, match="missing"):
+        verify_artifact(manifest, entry)
+
+
+def test_entry_from_dict_ignores_unknown_and_rejects_incomplete(tmp_path):
+    data = make_entry(tmp_path).to_dict()
+    assert ManifestEntry.from_dict({**data, "future_field": 1}).sha256 == data["sha256"]
+    del data["fidelity"]
+    with pytest.raises(ManifestError, match="fidelity"):
+        ManifestEntry.from_dict(data)
