@@ -17,27 +17,40 @@ from deploy.errors import DeployError
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "zoo": ("deploy.models.zoo", "print the zoo's params and MAdds beside the papers'"),
-    "devices": ("deploy.devices.cli", "list Android devices (model, state); --info, --cleanup"),
+    "devices": (
+        "deploy.devices.cli",
+        "list Android devices (model, state); --info, --cleanup",
+    ),
     "simulator": ("deploy.devices.simulator.cli", "serve a simulated Android phone on 127.0.0.1"),
     "export": ("deploy.export.cli", "export models to validated ExecuTorch artifacts + manifest"),
 }
 
 
-def build_parser(prog: str, commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:
+def build_parser(
+    prog: str, commands: dict[str, tuple[str, str]], chosen: str | None = None
+) -> argparse.ArgumentParser:
+    """A parser naming every command; only `chosen` (all when None) has its module imported.
+
+    Importing a command's module can pull in torch and take seconds; `--help` and the command
+    actually run should not pay that for every other command.
+    """
     parser = argparse.ArgumentParser(prog=prog)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in commands.items():
-        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+        if chosen is None or name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command)
+            command.set_defaults(_run=module.run)
     return parser
 
 
 def run_cli(prog: str, commands: dict[str, tuple[str, str]], argv: list[str] | None) -> int:
     """Parse, run, and turn every project error into one line and a non-zero exit."""
-    parser = build_parser(prog, commands)
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    chosen = next((arg for arg in given if not arg.startswith("-")), None)
+    parser = build_parser(prog, commands, chosen if chosen in commands else "")
+    args = parser.parse_args(given)
     try:
         return int(args._run(args) or 0)
     except (DeployError, BenchError) as exc:
