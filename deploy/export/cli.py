@@ -102,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
         min_delegation=args.min_delegation,
     )
     console = Console(stderr=False)
-    warnings.filterwarnings("ignore", module=r"(torch|torchao|executorch|coremltools)(\.|$)")
-    warnings.showwarning = _one_line_warning
-    with _progress_bar(console, len(specs) * len(recipes)) as on_event:
+    with warnings.catch_warnings(), _progress_bar(console, len(specs) * len(recipes)) as on_event:
+        # the toolchain's deprecation chatter hides ours (e.g. "skipping x.jpg: not an image")
+        warnings.filterwarnings("ignore", module=r"(torch|torchao|executorch|coremltools)(\.|$)")
+        warnings.showwarning = _one_line_warning
         outcomes = export_many(
             specs,
             recipes,
