@@ -403,23 +403,26 @@ def test_signing_failure_names_the_team_option(tmp_path: Path, mlpackage: Path) 
 
 
 def test_tree_digest_follows_its_definition(mlpackage: Path) -> None:
+    """The definition Artifact.swift implements: component order, hidden files included."""
     (mlpackage / ".DS_Store").write_bytes(b"finder noise")
-    lines = []
-    for rel in sorted(
-        [
-            "Data/com.apple.CoreML/model.mlmodel",
-            "Data/com.apple.CoreML/weights/weight.bin",
-            "Manifest.json",
-        ],
-        key=str.encode,
-    ):
-        digest = hashlib.sha256((mlpackage / rel).read_bytes()).hexdigest()
-        lines.append(f"{rel}\0{digest}\n")
-    assert tree_sha256(mlpackage) == hashlib.sha256("".join(lines).encode()).hexdigest()
+    (mlpackage / "Data.extra").write_bytes(b"sorts after Data/ by components, before by bytes")
+    ordered = [
+        ".DS_Store",
+        "Data/com.apple.CoreML/model.mlmodel",
+        "Data/com.apple.CoreML/weights/weight.bin",
+        "Data.extra",
+        "Manifest.json",
+    ]
+    digest = hashlib.sha256()
+    for rel in ordered:
+        digest.update(
+            f"{rel}\0{hashlib.sha256((mlpackage / rel).read_bytes()).hexdigest()}".encode()
+        )
+    assert tree_sha256(mlpackage) == digest.hexdigest()
     assert artifact_sha256(mlpackage) == tree_sha256(mlpackage)
-    assert artifact_size(mlpackage) == len('{"fileFormatVersion": "1.0.0"}') + 4 + 64
+    assert artifact_size(mlpackage) == sum((mlpackage / rel).stat().st_size for rel in ordered)
     (mlpackage / "Data" / "com.apple.CoreML" / "model.mlmodel").write_bytes(b"spec2")
-    assert tree_sha256(mlpackage) != hashlib.sha256("".join(lines).encode()).hexdigest()
+    assert tree_sha256(mlpackage) != digest.hexdigest()
 
 
 def splitmix_floats(seed: int, n: int) -> list[float]:

@@ -1,9 +1,10 @@
-// The artifact's identity: sha256 of a file, or for a directory (.mlpackage, .mlmodelc) the tree
-// digest that deploy/export/coreml.py (`tree_sha256`) computes, so the manifest and the result
-// name the same thing:
+// The artifact's identity: sha256 of a file, or for a directory (.mlpackage, .mlmodelc) the
+// digest deploy/export/manifest.py (`sha256_path`) writes into the manifest, so the manifest and
+// the result name the same thing:
 //
-//   sha256 over, for every regular file in byte order of its relative POSIX path (hidden names
-//   skipped): "<relative path>\0<sha256 hex of its bytes>\n"
+//   sha256 over, for every regular file in the order of its relative path's components
+//   (code-point order, as Python sorts paths; hidden files included):
+//   "<relative POSIX path>\0<sha256 hex of its bytes>"
 
 import CryptoKit
 import Foundation
@@ -33,7 +34,7 @@ public func artifactSHA256(_ url: URL) throws -> String {
     let basePath = base.path.hasSuffix("/") ? base.path : base.path + "/"
     guard
         let walker = FileManager.default.enumerator(
-            at: base, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+            at: base, includingPropertiesForKeys: [.isRegularFileKey], options: [])
     else {
         throw BenchmarkError.modelMissing(url.path)
     }
@@ -45,11 +46,16 @@ public func artifactSHA256(_ url: URL) throws -> String {
         guard full.hasPrefix(basePath) else { continue }
         files.append((String(full.dropFirst(basePath.count)), item))
     }
-    files.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+    // Component-wise, each component in code-point order: Python's ordering of Path objects.
+    files.sort { a, b in
+        a.0.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+            .lexicographicallyPrecedes(
+                b.0.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+            ) { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+    }
     var hasher = SHA256()
     for (relative, item) in files {
-        let line = "\(relative)\u{0}\(try fileSHA256(item))\n"
-        hasher.update(data: Data(line.utf8))
+        hasher.update(data: Data("\(relative)\u{0}\(try fileSHA256(item))".utf8))
     }
     return hex(hasher.finalize())
 }
