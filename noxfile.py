@@ -94,6 +94,12 @@ def bench_host(session: nox.Session) -> None:
     _run_py(session, "-m", "bench", "bench-host", *session.posargs)
 
 
+@nox.session(name="bench-android")
+def bench_android(session: nox.Session) -> None:
+    """Benchmark artifacts on one large core of Android phones over ADB (`-- --serial IP:5555`)."""
+    _run_py(session, "-m", "bench", "bench-android", *session.posargs)
+
+
 @nox.session
 def compare(session: nox.Session) -> None:
     """Compare latencies across devices and with the papers (`-- --baseline old.sqlite`)."""

@@ -11,6 +11,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "build (or reuse) the native bench runner; --arm64 bundle",
     ),
     "bench-host": ("bench.host", "benchmark the manifest's artifacts on this host's CPU"),
+    "bench-android": (
+        "bench.android.cli",
+        "benchmark the manifest's artifacts on one large core of Android phones over ADB",
+    ),
     "bench-ios": ("bench.ios", "benchmark Core ML artifacts on an iPhone (macOS with Xcode)"),
     "compare": (
         "bench.report.cli",

@@ -1,0 +1,100 @@
+"""The bench-android table: our median and spread beside the papers' Pixel figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench import paper
+from bench.android.session import DeviceOutcome, Row
+
+PROVENANCE_NOTE = {
+    "phone": "a phone: one large core, one thread, started from adb shell",
+    "simulator": (
+        "our ADB SIMULATOR: THIS HOST's CPU timed through the ADB protocol, not a phone "
+        "(stored with latencies_valid = 0)"
+    ),
+    "emulated": (
+        "our ADB simulator running the arm64 bundle under qemu: a FUNCTIONAL check, "
+        "no latency is measured or stored"
+    ),
+}
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def _all_cores(rows: Sequence[Row], row: Row) -> Row | None:
+    return next(
+        (
+            r
+            for r in rows
+            if r.threads > 1
+            and (r.serial, r.model, r.recipe) == (row.serial, row.model, row.recipe)
+        ),
+        None,
+    )
+
+
+def render(outcomes: Sequence[DeviceOutcome], console: Any) -> None:
+    """One table per device, then every failure in one line each."""
+    from rich.table import Table
+
+    for outcome in outcomes:
+        if not outcome.rows:
+            continue
+        single = [r for r in outcome.rows if r.threads == 1]
+        multi = any(r.threads > 1 for r in outcome.rows)
+        masks = sorted({r.mask for r in single})
+        core = f"taskset mask {', '.join(masks)}, 1 thread" if masks else ""
+        title = (
+            f"bench-android: {outcome.name or outcome.serial} ({outcome.serial}), {core} - "
+            f"provenance {outcome.provenance}: {PROVENANCE_NOTE.get(outcome.provenance, '')}"
+        )
+        table = Table(title=title, title_justify="left")
+        table.add_column("model", no_wrap=True)
+        table.add_column("recipe", no_wrap=True)
+        for name in ("median ms", "95% CI", "p10-p90 ms", "n"):
+            table.add_column(name, justify="right", no_wrap=True)
+        if multi:
+            table.add_column("all cores ms", justify="right", no_wrap=True)
+        for device in paper.DEVICES:
+            table.add_column(f"{device} paper", justify="right", no_wrap=True)
+        table.add_column("ratio", justify="right", no_wrap=True)
+        table.add_column("note")
+        for row in single:
+            pixels = [f"{row.paper_ms[d]:g}" if d in row.paper_ms else "-" for d in paper.DEVICES]
+            extra = []
+            if multi:
+                other = _all_cores(outcome.rows, row)
+                extra = [_ms(other.summary.median if other and other.summary else None)]
+            s = row.summary
+            if row.status == "failed":
+                cells = ["FAILED", "", "", ""]
+            elif s is None:
+                cells = ["qemu" if outcome.provenance == "emulated" else "-", "", "", ""]
+            else:
+                cells = [
+                    f"{s.median:.2f}",
+                    f"±{s.rel_ci_halfwidth:.1%}",
+                    f"{s.p10:.2f}-{s.p90:.2f}",
+                    str(s.n),
+                ]
+            ratio = row.ratio
+            ref = row.reference
+            ratio_text = f"{ratio:.2f} ({ref.device})" if ratio is not None and ref else "-"
+            note = row.error or row.functional
+            extras = [n for n in row.notes if n]
+            if s is not None and s.warnings:
+                extras.append("unstable")
+            note = "; ".join(x for x in [note, *extras] if x)
+            table.add_row(row.model, row.recipe, *cells, *extra, *pixels, ratio_text, note)
+        console.print(table)
+        for warning in outcome.warnings:
+            console.print(f"warning: {outcome.serial}: {warning}")
+    console.print(
+        "paper: TFLite benchmark_model, one large core (taskset), one thread, Pixel 1/2/3 "
+        "(bench/paper.py); ours: ExecuTorch + XNNPACK bench_runner, same pinning. ratio = our "
+        "median / the paper's figure (same Pixel when the phone is one, else the first listed)."
+    )
