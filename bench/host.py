@@ -311,19 +311,21 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
     console.print(table)
     console.print(
         "paper: TFLite, one large core, one thread, on Pixel phones (bench/paper.py); ours: "
-        "ExecuTorch + XNNPACK on this host's CPU. Compare trends, not absolute values."
+        "ExecuTorch + XNNPACK on this host's CPU. Compare trends, not absolute values.",
+        soft_wrap=True,
     )
     load, cpus = facts["loadavg"][0], facts.get("online_cpus") or 1
     if load > BUSY_LOAD_PER_CPU * cpus:
         console.print(
             f"warning: this host is busy (load average {load:.1f} on {cpus} CPUs): other "
             "processes share the pinned core, so these latencies are contended and will not "
-            "repeat; rerun on an idle machine"
+            "repeat; rerun on an idle machine",
+            soft_wrap=True,
         )
     for row in rows:
         if row.summary is not None:
             for warning in row.summary.warnings:
-                console.print(f"warning: {row.model} {row.recipe}: {warning}")
+                console.print(f"warning: {row.model} {row.recipe}: {warning}", soft_wrap=True)
 
 
 # -- command ----------------------------------------------------------------------------------
@@ -376,16 +378,17 @@ def run(args: argparse.Namespace) -> int:
         artifacts = manifest_artifacts(args.manifest, _names(args.models), _names(args.recipes))
     runner = build.build_host()
     console = make_console()
-    err = make_console(stderr=True)
 
-    def report(row: HostRow) -> None:
+    def report(row: HostRow) -> None:  # plain prints: one line each, never wrapped
         if row.status == "ok" and row.summary is not None:
-            err.print(
+            print(
                 f"{row.model} {row.recipe}: median {row.summary.median:.2f} ms "
-                f"(n={row.summary.n}, run {row.run_id})"
+                f"(n={row.summary.n}, run {row.run_id})",
+                file=sys.stderr,
+                flush=True,
             )
         else:
-            err.print(f"error: {row.model} {row.recipe}: {row.error}")
+            print(f"error: {row.model} {row.recipe}: {row.error}", file=sys.stderr, flush=True)
 
     with Store.open(args.store) as store:
         rows = bench_artifacts(
