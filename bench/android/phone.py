@@ -27,6 +27,7 @@ from bench.results import RunnerResult
 from bench.runner.run import RunnerConfig
 from deploy.devices import info as info_parsing
 from deploy.devices.base import Device, DeviceInfo, ThermalZone
+from deploy.devices.errors import DeviceTimeoutError
 
 # Zone type names of CPU sensors across vendors (Qualcomm cpu-*/cpuss/apc/tsens, MediaTek
 # mtktscpu, Exynos/Tensor big/mid/little, generic soc/cpu-thermal, x86 x86_pkg_temp).
@@ -273,7 +274,13 @@ class RunOnDevice:
         )
 
     def run(self, device: Device, what: str) -> RunnerResult:
-        result = device.shell(self.command(), timeout_s=self.timeout_s)
+        try:
+            result = device.shell(self.command(), timeout_s=self.timeout_s)
+        except DeviceTimeoutError:
+            raise DeviceTimeoutError(
+                f"runner timed out after {self.timeout_s:g} s on {what} (or the device stopped "
+                "answering): raise --timeout, or lower --iterations/--max-time"
+            ) from None
         return parse_run(result.exit_code, result.output, what)
 
 

@@ -52,7 +52,8 @@ def render(outcomes: Sequence[DeviceOutcome], console: Any) -> None:
             f"bench-android: {outcome.name or outcome.serial} ({outcome.serial}), {core} - "
             f"provenance {outcome.provenance}: {PROVENANCE_NOTE.get(outcome.provenance, '')}"
         )
-        table = Table(title=title, title_justify="left")
+        console.print(title, highlight=False, markup=False)
+        table = Table()
         table.add_column("model", no_wrap=True)
         table.add_column("recipe", no_wrap=True)
         for name in ("median ms", "95% CI", "p10-p90 ms", "n"):
