@@ -8,7 +8,8 @@ validation = held-out part) -> build the model -> lower with the recipe's backen
 temp name -> run it in its runtime and compare with the eager fp32 model -> rename -> enter in
 the manifest (valid only if fidelity and delegation pass). The backend is looked up from
 `recipe.backend` in BACKENDS; a backend module provides `lower(module, recipe, example,
-calibration) -> LoweredProgram` and `run(path, images) -> outputs`.
+calibration) -> LoweredProgram` and `run(path, images) -> outputs`, and may provide
+`validate_artifact(path, reference, validation, recipe, thresholds, lowered) -> Fidelity`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ DEFAULT_MODELS = (
     "mobilenet_v3_small_1.0_224",
 )
 # recipe.backend -> module implementing lower() and run()
-BACKENDS: dict[str, str] = {"xnnpack": "deploy.export.xnnpack"}
+BACKENDS: dict[str, str] = {"xnnpack": "deploy.export.xnnpack", "coreml": "deploy.export.coreml"}
 MIN_IMAGES = 2  # at least one to calibrate on and one held out
 
 Progress = Callable[["ProgressEvent"], None]
@@ -271,7 +272,12 @@ def _export_one(
         lowered.write(temp)
         stage("validate")
         clock = time.perf_counter()
-        fidelity = _validate(backend, temp, reference, validation, recipe, thresholds)
+        # A backend whose runtime cannot run here (Core ML off macOS) validates its own way.
+        validate_artifact = getattr(backend, "validate_artifact", None)
+        if validate_artifact is not None:
+            fidelity = validate_artifact(temp, reference, validation, recipe, thresholds, lowered)
+        else:
+            fidelity = _validate(backend, temp, reference, validation, recipe, thresholds)
         failures = list(fidelity.failures)
         coverage = lowered.delegation["coverage"]
         if coverage < thresholds.min_delegation:

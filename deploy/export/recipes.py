@@ -88,6 +88,43 @@ RECIPES: dict[str, Recipe] = {
             description="ExecuTorch, PT2E int8 (per-channel symmetric weights, static "
             "activations calibrated on real images), delegated to XNNPACK",
         ),
+        # Core ML (deploy/export/coreml.py): ML programs for iOS 17, and one ExecuTorch program
+        # delegated to Core ML.
+        Recipe(
+            "coreml-fp16",
+            backend="coreml",
+            precision="fp16",
+            format=".mlpackage",
+            description="Core ML ML program (iOS 17), float16 compute",
+        ),
+        Recipe(
+            "coreml-int8",
+            backend="coreml",
+            precision="int8",
+            format=".mlpackage",
+            quantization=INT8_STATIC,
+            description="Core ML W8A8: PT2E with the Core ML quantizer (per-channel symmetric "
+            "weights, activations calibrated on real images), then ct.convert",
+        ),
+        Recipe(
+            "coreml-w8",
+            backend="coreml",
+            precision="w8",
+            format=".mlpackage",
+            quantization=QuantizationConfig(
+                scheme="weight-only", activation_bits=None, activation_mode=None
+            ),
+            description="Core ML fp16 program with int8 weights (linear_quantize_weights, "
+            "per-channel symmetric), float activations",
+        ),
+        Recipe(
+            "et-coreml-fp16",
+            backend="coreml",
+            precision="fp16",
+            format=".pte",
+            description="ExecuTorch program delegated to Core ML (CoreMLPartitioner), fp16, "
+            "iOS 17",
+        ),
     )
 }
 DEFAULT_RECIPES = ("xnnpack-fp32", "xnnpack-int8")
