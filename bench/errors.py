@@ -31,3 +31,7 @@ class CompareError(BenchError):
 
 class IOSHarnessError(BenchError):
     """The iOS harness cannot run here (not macOS, no Xcode, no iPhone) or its run failed."""
+
+
+class AndroidBenchError(BenchError):
+    """bench-android cannot start: no device to run on, or a device ABI without a runner build."""

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from bench.android import session, table
-from bench.errors import BenchError
+from bench.errors import AndroidBenchError
 from bench.host import DEFAULT_MANIFEST, _names, manifest_artifacts, unlisted_artifacts
 from bench.runner.run import RunnerConfig
 from bench.store import DEFAULT_PATH
@@ -20,10 +20,6 @@ NO_DEVICE = (
     "pass --serial PHONE_IP:5555; or pass --serial 127.0.0.1:PORT for a simulator "
     "(`nox -s simulator -- --port 5555`)"
 )
-
-
-class NoDeviceError(BenchError):
-    """No device to benchmark on."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,10 +96,10 @@ def serials(given: list[str]) -> list[str]:
         return [env]
     usb = discovery.usb_devices()
     if not usb:
-        raise NoDeviceError(NO_DEVICE)
+        raise AndroidBenchError(NO_DEVICE)
     busy = [e for e in usb if e.state != "available"]
     if busy and len(busy) == len(usb):
-        raise NoDeviceError(f"{busy[0].serial} is {busy[0].state}: {busy[0].detail}")
+        raise AndroidBenchError(f"{busy[0].serial} is {busy[0].state}: {busy[0].detail}")
     return [e.serial for e in usb if e.state == "available"]
 
 

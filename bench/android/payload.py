@@ -13,16 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import AndroidBenchError
 from bench.runner import build
 
 ARM64 = "arm64-v8a"
 X86_64 = "x86_64"
 SUPPORTED_ABIS = (ARM64, X86_64)
-
-
-class UnsupportedAbiError(BenchError):
-    """The device's CPU ABI has no runner build."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ def payload_for(abis: tuple[str, ...] | list[str], primary: str = "") -> RunnerP
             return arm64_payload()
         if abi == X86_64:
             return x86_64_payload()
-    raise UnsupportedAbiError(
+    raise AndroidBenchError(
         f"no runner build for ABI {primary or '?'} (device ABIs: {', '.join(abis) or 'none'}); "
         f"bench-android supports {', '.join(SUPPORTED_ABIS)}"
     )
