@@ -18,6 +18,7 @@ from bench.android import phone, session, table
 from bench.store import Store
 from deploy.devices.android import AndroidDevice
 from deploy.devices.base import DEVICE_ROOT
+from deploy.devices.simulator import Faults
 from tests.android.conftest import FAST
 
 
@@ -203,10 +204,27 @@ def test_faults_mid_run_become_failed_runs_and_the_next_artifact_runs(
     assert [r.status for r in rows] == ["failed", "ok"]
     assert "no space left" in rows[0].error
 
+    # a storage quota runs out before the first artifact is pushed
+    sim = start_phone()
+    faults = sim.faults
+    hook = _chain(
+        _on("runner:", lambda: setattr(faults, "quota_bytes", 1)),
+        _on("FAILED", lambda: setattr(faults, "quota_bytes", None)),
+    )
+    outcomes, _ = _run([sim.serial], tiny_artifacts, options, store_path, hook)
+    rows = outcomes[0].rows
+    assert [r.status for r in rows] == ["failed", "ok"]
+    assert "no space left" in rows[0].error
+
+    # a slow, laggy link (Wi-Fi debugging): slower, and nothing fails
+    sim = start_phone(faults=Faults(latency_ms=1.0, bandwidth_mb_s=100.0))
+    outcomes, _ = _run([sim.serial], tiny_artifacts, options, store_path)
+    assert [r.status for r in outcomes[0].rows] == ["ok", "ok"]
+
     # every failure is stored with its reason; nothing half-written
     with Store.open(store_path) as store:
         failed = store.runs(status="failed")
-        assert len(failed) == 3 and all(r.error for r in failed)
+        assert len(failed) == 4 and all(r.error for r in failed)
         assert all(store.samples(r.id) == [] for r in failed)
         assert store.integrity_ok()
 
