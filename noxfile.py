@@ -100,6 +100,12 @@ def bench_android(session: nox.Session) -> None:
     _run_py(session, "-m", "bench", "bench-android", *session.posargs)
 
 
+@nox.session(name="bench-ios")
+def bench_ios(session: nox.Session) -> None:
+    """Benchmark Core ML artifacts on a paired iPhone via Xcode (macOS only; `-- --team ID`)."""
+    _run_py(session, "-m", "bench", "bench-ios", *session.posargs)
+
+
 @nox.session
 def compare(session: nox.Session) -> None:
     """Compare latencies across devices and with the papers (`-- --baseline old.sqlite`)."""
