@@ -322,3 +322,15 @@ def test_kill_runners_kills_only_our_runner(start_phone, device_options):
         assert _runners_in(sim.root) == [] and not list(host_folder.glob(".runner-*"))
     finally:
         device.close()
+
+
+def test_app_mode_without_the_app_is_a_failed_run(start_phone, tiny_artifacts, options, tmp_path):
+    sim = start_phone()
+    missing_apk = tmp_path / "app-release.apk"
+    app = dataclasses.replace(options, mode="app", apk=missing_apk)
+    outcomes, _ = _run([sim.serial], tiny_artifacts[:1], app, tmp_path / "s.sqlite")
+    (row,) = outcomes[0].rows
+    assert row.status == "failed" and row.error
+    with Store.open(tmp_path / "s.sqlite") as store:
+        (run,) = store.runs()
+        assert run.status == "failed" and run.config_key.endswith(";mode=app")
