@@ -103,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(stderr=False)
     with warnings.catch_warnings(), _progress_bar(console, len(specs) * len(recipes)) as on_event:
-        # the toolchain's deprecation chatter hides ours (e.g. "skipping x.jpg: not an image")
-        warnings.filterwarnings("ignore", module=r"(torch|torchao|executorch|coremltools)(\.|$)")
+        # only ours (e.g. "skipping x.jpg: not an image"): the toolchain's chatter would hide them
+        warnings.filterwarnings("ignore")
+        warnings.filterwarnings("default", module=r"deploy(\.|$)")
         warnings.showwarning = _one_line_warning
         outcomes = export_many(
             specs,
