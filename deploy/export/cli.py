@@ -121,8 +121,10 @@ def run(args: argparse.Namespace) -> int:
     invalid = [o for o in outcomes if not o.valid]
     for outcome in invalid:
         failures = "; ".join(outcome.entry.fidelity.get("failures", []))
-        print(f"invalid: {outcome.entry.model_name} {outcome.entry.recipe_name}: {failures}",
-              file=sys.stderr)
+        print(
+            f"invalid: {outcome.entry.model_name} {outcome.entry.recipe_name}: {failures}",
+            file=sys.stderr,
+        )
     return 1 if invalid else 0
 
 
@@ -175,7 +177,9 @@ def _fidelity_text(outcome: ExportOutcome) -> str:
     if "sqnr_db" not in fidelity:
         return "did not run"
     if outcome.entry.precision == "fp32":
-        return f"max rel err {fidelity['max_rel_error']:.1e}, top-1 {fidelity['top1_agreement']:.0%}"
+        return (
+            f"max rel err {fidelity['max_rel_error']:.1e}, top-1 {fidelity['top1_agreement']:.0%}"
+        )
     return (
         f"SQNR {fidelity['sqnr_db']:.1f} dB, cos {fidelity['cosine']:.3f}, "
         f"top-1 {fidelity['top1_agreement']:.0%}"
@@ -193,7 +197,8 @@ def summary_table(outcomes: list[ExportOutcome]):  # type: ignore[no-untyped-def
         entry = outcome.entry
         delegation = entry.delegation
         outside = delegation.get("non_delegated", {})
-        coverage = f"{delegation['coverage']:.0%} of {delegation['delegated_ops'] + delegation['non_delegated_ops']} ops"
+        ops = delegation["delegated_ops"] + delegation["non_delegated_ops"]
+        coverage = f"{delegation['coverage']:.0%} of {ops} ops"
         if outside:
             coverage += " (outside: " + ", ".join(f"{op} x{n}" for op, n in outside.items()) + ")"
         table.add_row(

@@ -159,7 +159,9 @@ def migrate(document: dict[str, Any], path: Path) -> dict[str, Any]:
     """Upgrade an older manifest document to MANIFEST_SCHEMA_VERSION, step by step."""
     version = document.get("schema_version")
     if not isinstance(version, int):
-        raise ManifestError(f"manifest {path} has no integer schema_version; delete it and re-export")
+        raise ManifestError(
+            f"manifest {path} has no integer schema_version; delete it and re-export"
+        )
     if version > MANIFEST_SCHEMA_VERSION:
         raise ManifestError(
             f"manifest {path} has schema version {version}, newer than this tool's "

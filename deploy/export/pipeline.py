@@ -28,8 +28,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from deploy.errors import ArtifactIntegrityError, ImageSetError, OutputFolderError, RecipeError
-from deploy.errors import ValidationFailedError
+from deploy.errors import (
+    ArtifactIntegrityError,
+    ImageSetError,
+    OutputFolderError,
+    RecipeError,
+    ValidationFailedError,
+)
 from deploy.export.cache import cache_key, toolchain_versions
 from deploy.export.manifest import (
     MANIFEST_NAME,
@@ -180,8 +185,14 @@ def export_artifact(
 ) -> ManifestEntry:
     """Export, validate and record one artifact; ArtifactInvalidError if it fails validation."""
     outcome = _export_one(
-        spec, recipe, Path(out_dir), _path_or_none(calibration_dir), thresholds or Thresholds(),
-        force, _RunCache(), lambda stage: None,
+        spec,
+        recipe,
+        Path(out_dir),
+        _path_or_none(calibration_dir),
+        thresholds or Thresholds(),
+        force,
+        _RunCache(),
+        lambda stage: None,
     )
     if not outcome.valid:
         raise ArtifactInvalidError(outcome.entry)
@@ -212,7 +223,9 @@ def export_many(
     for index, (spec, recipe) in enumerate(jobs):
         notify(ProgressEvent("start", index, len(jobs), spec.name, recipe.name))
 
-        def stage(name: str, index: int = index, spec: ModelSpec = spec, r: Recipe = recipe) -> None:
+        def stage(
+            name: str, index: int = index, spec: ModelSpec = spec, r: Recipe = recipe
+        ) -> None:
             notify(ProgressEvent("stage", index, len(jobs), spec.name, r.name, stage=name))
 
         outcome = _export_one(spec, recipe, out, calibration, thresholds, force, run_cache, stage)
@@ -281,7 +294,9 @@ def _export_one(
         failures = list(fidelity.failures)
         coverage = lowered.delegation["coverage"]
         if coverage < thresholds.min_delegation:
-            outside = ", ".join(f"{op} x{n}" for op, n in lowered.delegation["non_delegated"].items())
+            outside = ", ".join(
+                f"{op} x{n}" for op, n in lowered.delegation["non_delegated"].items()
+            )
             failures.append(
                 f"delegation coverage {coverage:.3f} is below {thresholds.min_delegation:g} "
                 f"(outside the delegate: {outside})"

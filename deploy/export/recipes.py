@@ -48,7 +48,9 @@ class Recipe:
         if self.backend not in BACKENDS:
             raise RecipeError(f"recipe {self.name}: backend {self.backend!r} not in {BACKENDS}")
         if self.precision not in PRECISIONS:
-            raise RecipeError(f"recipe {self.name}: precision {self.precision!r} not in {PRECISIONS}")
+            raise RecipeError(
+                f"recipe {self.name}: precision {self.precision!r} not in {PRECISIONS}"
+            )
         if self.format not in FORMATS:
             raise RecipeError(f"recipe {self.name}: format {self.format!r} not in {FORMATS}")
 
@@ -122,8 +124,7 @@ RECIPES: dict[str, Recipe] = {
             backend="coreml",
             precision="fp16",
             format=".pte",
-            description="ExecuTorch program delegated to Core ML (CoreMLPartitioner), fp16, "
-            "iOS 17",
+            description="ExecuTorch program delegated to Core ML (CoreMLPartitioner), fp16, iOS 17",
         ),
     )
 }
@@ -134,9 +135,7 @@ def get_recipe(name: str) -> Recipe:
     """The registered recipe called `name`; anything else -> RecipeError listing valid names."""
     recipe = RECIPES.get(name.strip())
     if recipe is None:
-        raise RecipeError(
-            f"unknown recipe {name.strip()!r}; valid recipes: {', '.join(RECIPES)}"
-        )
+        raise RecipeError(f"unknown recipe {name.strip()!r}; valid recipes: {', '.join(RECIPES)}")
     return recipe
 
 

@@ -96,7 +96,12 @@ def lower(
             start = time.perf_counter()
             if recipe.quantization is not None:
                 stage = "PT2E quantization"
-                module = quantize_pt2e(module, recipe, example, calibration if calibration is not None else torch.empty(0))
+                module = quantize_pt2e(
+                    module,
+                    recipe,
+                    example,
+                    calibration if calibration is not None else torch.empty(0),
+                )
                 timings["quantize_s"] = time.perf_counter() - start
                 start = time.perf_counter()
             stage = "torch.export"

@@ -83,5 +83,7 @@ def test_corrupt_checkpoint(tmp_path, capsys):
 
 
 def test_missing_checkpoint(tmp_path, capsys):
-    code, err = _run([*TINY, "--weights", str(tmp_path / "nope.pth"), "--out", str(tmp_path)], capsys)
+    code, err = _run(
+        [*TINY, "--weights", str(tmp_path / "nope.pth"), "--out", str(tmp_path)], capsys
+    )
     assert code == 2 and len(err) == 1 and "does not exist" in err[0]
