@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench.android.cli",
         "benchmark the manifest's artifacts on one large core of Android phones over ADB",
     ),
+    "bench-peers": (
+        "bench.peers.bench",
+        "PyTorch eager and ONNX Runtime beside our artifacts on this host, one thread",
+    ),
     "bench-ios": ("bench.ios", "benchmark Core ML artifacts on an iPhone (macOS with Xcode)"),
     "compare": (
         "bench.report.cli",

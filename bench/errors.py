@@ -33,5 +33,9 @@ class IOSHarnessError(BenchError):
     """The iOS harness cannot run here (not macOS, no Xcode, no iPhone) or its run failed."""
 
 
+class PeerError(BenchError):
+    """A peer runtime (PyTorch eager, ONNX Runtime) cannot be prepared or measured."""
+
+
 class AndroidBenchError(BenchError):
     """bench-android cannot start: no device to run on, or a device ABI without a runner build."""
