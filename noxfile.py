@@ -100,6 +100,12 @@ def bench_android(session: nox.Session) -> None:
     _run_py(session, "-m", "bench", "bench-android", *session.posargs)
 
 
+@nox.session(name="bench-peers")
+def bench_peers(session: nox.Session) -> None:
+    """PyTorch eager and ONNX Runtime beside our artifacts, one thread (`-- --models ...`)."""
+    _run_py(session, "-m", "bench", "bench-peers", *session.posargs)
+
+
 @nox.session(name="bench-ios")
 def bench_ios(session: nox.Session) -> None:
     """Benchmark Core ML artifacts on a paired iPhone via Xcode (macOS only; `-- --team ID`)."""
