@@ -308,6 +308,7 @@ def _export_one(
     finally:
         _remove(temp)
 
+    image_folder = str(calibration_dir.resolve()) if calibration_dir else "skimage"
     entry = ManifestEntry(
         sha256=digest,
         file=final.name,
@@ -327,7 +328,7 @@ def _export_one(
             {
                 "sha256": calibration.sha256,
                 "count": len(calibration),
-                "folder": str(calibration_dir.resolve()) if calibration_dir else "skimage",
+                "folder": image_folder,
             }
             if recipe.needs_calibration
             else None
@@ -337,6 +338,7 @@ def _export_one(
             "failures": failures,
             "passed": not failures,
             "thresholds": {**fidelity.thresholds, "min_delegation": thresholds.min_delegation},
+            "images": {**fidelity.images, "folder": image_folder},
         },
         valid=not failures,
         delegation=lowered.delegation,
