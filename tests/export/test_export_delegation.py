@@ -15,13 +15,14 @@ from deploy.export.recipes import get_recipe
 from deploy.export.xnnpack import lower
 from deploy.models import build_model, parse_model_name
 
-# int8 graphs hold every fp32 op plus quantize/dequantize pairs; V3 is checked both ways since
-# its hard-sigmoid is where ops used to fall outside. The 224 px default set is checked too, by
-# every `nox -s export` (min_delegation = 1.0 gates validity).
+# One lowering per family keeps this file at a few minutes on a shared 2-core host: V3-Large
+# fp32 is the graph that used to leave casts outside, V3-Small int8 adds quantize/dequantize
+# around the same gates, and the SE-gate test below checks both precisions on a tiny graph.
+# MobileNetV1 (both ways) is in test_export_pipeline.py; the 224 px default set is gated on
+# min_delegation = 1.0 by every `nox -s export`.
 CASES = [
-    ("mobilenet_v2_0.35_64", "xnnpack-int8"),
+    ("mobilenet_v2_0.35_64", "xnnpack-fp32"),
     ("mobilenet_v3_large_0.35_64", "xnnpack-fp32"),
-    ("mobilenet_v3_small_0.35_64", "xnnpack-fp32"),
     ("mobilenet_v3_small_0.35_64", "xnnpack-int8"),
 ]
 
