@@ -175,6 +175,8 @@ class _progress_bar:
 def _fidelity_text(outcome: ExportOutcome) -> str:
     fidelity = outcome.entry.fidelity
     if "sqnr_db" not in fidelity:
+        if fidelity.get("skipped"):  # Core ML off macOS: structure checked, reason in manifest
+            return "structure checked; no predictions here"
         return "did not run"
     if outcome.entry.precision == "fp32":
         return (

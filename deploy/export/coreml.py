@@ -207,15 +207,21 @@ def quantize_weights(mlmodel: Any, recipe: Recipe) -> Any:
 
 
 def program_delegation(mlmodel: Any) -> dict[str, Any]:
-    """A whole ML program runs in Core ML: coverage 1, its compute ops listed by type."""
+    """A whole ML program runs in Core ML: coverage 1, its compute ops listed by type.
+
+    Same keys as deploy.export.delegation.delegation_report, so tables read both alike.
+    """
     from deploy.export.coreml_validation import op_histogram
 
     ops = {k: v for k, v in op_histogram(mlmodel.get_spec()).items() if k != "const"}
     return {
-        "backend": "coreml",
+        "backends": {"coreml": 1},
+        "delegates": 1,
         "delegated_ops": sum(ops.values()),
-        "non_delegated": {},
+        "non_delegated_ops": 0,
         "coverage": 1.0,
+        "delegated": ops,
+        "non_delegated": {},
     }
 
 

@@ -9,6 +9,7 @@ its reason are recorded.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
@@ -282,6 +283,18 @@ def test_pipeline_exports_validates_records_and_caches(tmp_path: Path) -> None:
     assert entry.fidelity["skipped"] or sys.platform == "darwin"
     assert entry.fidelity["coreml"]["op_histogram"]["constexpr_affine_dequantize"] > 0
     assert entry.delegation["coverage"] == 1.0
+    # the same keys as an ExecuTorch delegation report, so the export table renders both
+    assert {"delegated_ops", "non_delegated_ops", "coverage", "non_delegated"} <= set(
+        entry.delegation
+    )
+    from rich.console import Console
+
+    from deploy.export.cli import _fidelity_text, summary_table
+
+    Console(file=io.StringIO(), width=200).print(summary_table(outcomes))
+    assert _fidelity_text(outcomes[0]) == "structure checked; no predictions here" or (
+        sys.platform == "darwin"
+    )
     manifest = Manifest.load(tmp_path / "manifest.json")
     path = verify_artifact(manifest, manifest.entries[0])
     assert cv.entry_failures(entry, path) == []
