@@ -224,10 +224,14 @@ def _manifest_class() -> Any:
     return Manifest
 
 
-def is_executorch(entry: Any) -> bool:
-    """Only .pte programs run on bench_runner (Core ML packages go to the iOS harness)."""
-    fmt = (entry.recipe or {}).get("format")
-    return str(fmt).lstrip(".") == "pte" if fmt else str(entry.file).endswith(".pte")
+def runs_on_bench_runner(entry: Any) -> bool:
+    """XNNPACK .pte programs: what bench_runner (built with the XNNPACK delegate only) runs.
+
+    Core ML packages and .pte programs delegated to Core ML (et-coreml-fp16) go to the iOS
+    harness instead.
+    """
+    recipe = entry.recipe or {}
+    return recipe.get("backend") == "xnnpack" and str(recipe.get("format")).lstrip(".") == "pte"
 
 
 def manifest_artifacts(
@@ -242,7 +246,7 @@ def manifest_artifacts(
     wanted_models, wanted_recipes = set(models), set(recipes)
     out = []
     for entry in manifest.valid_entries():
-        if not is_executorch(entry):
+        if not runs_on_bench_runner(entry):
             continue
         if wanted_models and entry.model_name not in wanted_models:
             continue

@@ -106,7 +106,12 @@ def fake_manifest(tiny_pte, tmp_path, monkeypatch):
                 hashlib.sha256(path.read_bytes()).hexdigest(),
                 path.name,
                 model={"name": "mobilenet_v1_1.0_224", "family": "v1"},
-                recipe={"name": f"xnnpack_{precision}", "precision": precision, "format": ".pte"},
+                recipe={
+                    "name": f"xnnpack_{precision}",
+                    "backend": "xnnpack",
+                    "precision": precision,
+                    "format": ".pte",
+                },
             )
         )
     entries.append(  # a Core ML package: not for bench_runner, skipped
@@ -115,6 +120,19 @@ def fake_manifest(tiny_pte, tmp_path, monkeypatch):
             "m.mlpackage",
             model={"name": "mobilenet_v1_1.0_224"},
             recipe={"name": "coreml_fp16", "precision": "fp16", "format": "mlpackage"},
+        )
+    )
+    entries.append(  # a .pte delegated to Core ML: bench_runner has no Core ML backend, skipped
+        FakeEntry(
+            "cd" * 32,
+            "m-coreml.pte",
+            model={"name": "mobilenet_v1_1.0_224"},
+            recipe={
+                "name": "et-coreml-fp16",
+                "backend": "coreml",
+                "precision": "fp16",
+                "format": ".pte",
+            },
         )
     )
 
