@@ -35,7 +35,8 @@ class PeerRow:
     madds: int | None
     summaries: dict[str, stats.Summary] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-    ratios: dict[str, Ratio] = field(default_factory=dict)  # by precision
+    ratios: dict[str, Ratio] = field(default_factory=dict)  # by precision, of medians
+    ratios_p10: dict[str, Ratio] = field(default_factory=dict)  # the same on p10
 
     def median(self, runtime: str) -> float | None:
         summary = self.summaries.get(runtime)
@@ -49,13 +50,15 @@ class PeerRow:
         return self.madds / (median / 1e3) / 1e9
 
 
-def fastest_peer(row: PeerRow, precision: str) -> str | None:
+def fastest_peer(row: PeerRow, precision: str, statistic: str = "median") -> str | None:
     peers = [
         name
         for name, r in RUNTIMES.items()
         if not r.ours and r.precision == precision and name in row.summaries
     ]
-    return min(peers, key=lambda name: row.summaries[name].median) if peers else None
+    if not peers:
+        return None
+    return min(peers, key=lambda name: getattr(row.summaries[name], statistic))
 
 
 def build_rows(
@@ -76,16 +79,15 @@ def build_rows(
         for name, runtime in RUNTIMES.items():
             if not runtime.ours or name not in row.summaries:
                 continue
-            peer = fastest_peer(row, runtime.precision)
-            if peer is None:
-                continue
-            row.ratios[runtime.precision] = Ratio(
-                runtime.precision,
-                name,
-                peer,
-                row.summaries[name].median / row.summaries[peer].median,
-                GOALS[runtime.precision],
-            )
+            for statistic, ratios in (("median", row.ratios), ("p10", row.ratios_p10)):
+                peer = fastest_peer(row, runtime.precision, statistic)
+                if peer is None:
+                    continue
+                ours = getattr(row.summaries[name], statistic)
+                theirs = getattr(row.summaries[peer], statistic)
+                ratios[runtime.precision] = Ratio(
+                    runtime.precision, name, peer, ours / theirs, GOALS[runtime.precision]
+                )
         rows.append(row)
     return rows
 
@@ -134,6 +136,10 @@ def render(rows: Sequence[PeerRow], facts: dict[str, Any], console: Any) -> None
             f"{g('et-fp32')}|{g('et-int8')}",
         )
     console.print(table)
+    for row in rows:
+        if row.ratios_p10:
+            parts = [f"{p} {r.value:.2f}x" for p, r in sorted(row.ratios_p10.items())]
+            console.print(f"p10 ratios (least disturbed samples) {row.model}: {', '.join(parts)}")
     console.print(
         "ET/peer = our median / the fastest peer's median of the same precision (fp32: eager "
         f"or ORT; int8: ORT); goal fp32 <= {GOALS['fp32']:g}x, int8 <= {GOALS['int8']:g}x "
