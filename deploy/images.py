@@ -84,7 +84,9 @@ def preprocess(path: Path, resolution: int) -> np.ndarray:
         left, top = (width - resolution) // 2, (height - resolution) // 2
         image = image.crop((left, top, left + resolution, top + resolution))
         array = np.asarray(image, dtype=np.float32) / 255.0
-    return ((array - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+    # Channels-first and contiguous: a channels-last view would make torch.export bake
+    # layout copies into every program traced from these images.
+    return np.ascontiguousarray(((array - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
 
 
 @dataclass(frozen=True)

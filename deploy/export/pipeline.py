@@ -15,7 +15,6 @@ calibration) -> LoweredProgram` and `run(path, images) -> outputs`, and may prov
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib
 import os
 import shutil
@@ -125,7 +124,7 @@ def check_output_folder(out_dir: Path) -> Path:
 
 
 def prepare_images(folder: Path | None, resolution: int) -> tuple[ImageSet, ImageSet]:
-    """(calibration, validation): the kept and held-out parts of the image set, contiguous."""
+    """(calibration, validation): the kept and held-out parts of the image set."""
     from deploy.images import load_images
 
     images = load_images(folder, resolution)
@@ -135,11 +134,7 @@ def prepare_images(folder: Path | None, resolution: int) -> tuple[ImageSet, Imag
             f"{where} holds {len(images)} readable image(s); export needs at least {MIN_IMAGES} "
             "(calibration + held-out validation): add photographs"
         )
-    kept, held = images.split(every=min(4, len(images)))
-    return (
-        dataclasses.replace(kept, tensor=kept.tensor.contiguous()),
-        dataclasses.replace(held, tensor=held.tensor.contiguous()),
-    )
+    return images.split(every=min(4, len(images)))
 
 
 class _RunCache:
