@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import os
 import platform
 import socket
@@ -29,6 +28,7 @@ from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerErr
 from bench.runner import build
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DEFAULT_PATH, ArtifactRecord, DeviceRecord, RunRecord, Store
+from deploy.hashing import sha256_file
 
 DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
 # Above this 1-minute load average per CPU the table warns that figures are contended.
@@ -99,14 +99,6 @@ def host_device() -> DeviceRecord:
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class HostArtifact:
     record: ArtifactRecord
@@ -164,7 +156,7 @@ def bench_artifacts(
         try:
             if not art.path.exists():
                 raise ArtifactError(f"{art.path} is missing; run `nox -s export` again")
-            actual = sha256_of(art.path)
+            actual = sha256_file(art.path)
             if actual != rec.sha256:
                 raise ArtifactError(
                     f"{art.path} has sha256 {actual[:12]}…, the manifest says "
@@ -271,7 +263,9 @@ def unlisted_artifacts(paths: Iterable[Path]) -> list[HostArtifact]:
         if not path.exists():
             raise ArtifactError(f"{path} does not exist")
         out.append(
-            HostArtifact(ArtifactRecord(sha256_of(path), f"unlisted:{path.name}", "unlisted"), path)
+            HostArtifact(
+                ArtifactRecord(sha256_file(path), f"unlisted:{path.name}", "unlisted"), path
+            )
         )
     return out
 

@@ -34,7 +34,7 @@ from bench import paper, stats
 from bench.android import phone
 from bench.android.payload import RunnerPayload, payload_for
 from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
-from bench.host import HostArtifact, sha256_of
+from bench.host import HostArtifact
 from bench.results import RunnerResult
 from bench.runner import build
 from bench.runner.run import RunnerConfig, run_host
@@ -42,6 +42,7 @@ from bench.store import DeviceRecord, RunRecord, Store
 from deploy.devices.android import AndroidDevice
 from deploy.devices.base import DeviceInfo
 from deploy.devices.errors import DeviceError
+from deploy.hashing import sha256_file
 
 EMULATED_PROP = "ro.mobilenet_deploy.emulated"
 MODES = ("shell", "app")
@@ -630,7 +631,7 @@ def artifact_problems(artifacts: Sequence[HostArtifact]) -> dict[str, str]:
     for art in artifacts:
         if not art.path.exists():
             problems[art.record.sha256] = f"{art.path} is missing; run `nox -s export` again"
-        elif (actual := sha256_of(art.path)) != art.record.sha256:
+        elif (actual := sha256_file(art.path)) != art.record.sha256:
             problems[art.record.sha256] = (
                 f"{art.path} has sha256 {actual[:12]}, the manifest says "
                 f"{art.record.sha256[:12]} (tampered or stale); re-export it"

@@ -14,7 +14,6 @@ taskset; here every runtime is held to one thread.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -25,18 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from deploy.hashing import sha256_file
+
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 SCHEMA_VERSION = 1
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_ort(path: Path, image: np.ndarray) -> tuple[Callable[[], np.ndarray], dict[str, Any]]:
@@ -128,7 +121,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "runner": {**runner, "executorch_version": ""},
-        "artifact": {"sha256": _sha256(Path(args.file)), "path": str(args.file)},
+        "artifact": {"sha256": sha256_file(Path(args.file)), "path": str(args.file)},
         "config": {
             "threads": 1,
             "cpu_mask": hex(sum(1 << c for c in affinity)),

@@ -29,7 +29,6 @@ from bench.host import (
     host_device,
     host_facts,
     manifest_artifacts,
-    sha256_of,
 )
 from bench.peers import OUR_RUNTIMES, RUNTIMES
 from bench.peers.prepare import PEERS_ROOT, PeerModels, prepare
@@ -37,6 +36,7 @@ from bench.peers.table import PeerRow, build_rows
 from bench.results import RunnerResult
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DEFAULT_PATH, ArtifactRecord, RunRecord, Store
+from deploy.hashing import sha256_file
 
 ORDER = ("ort-fp32", "et-fp32", "ort-int8", "et-int8", "eager-fp32")
 
@@ -71,7 +71,7 @@ def peer_record(peer: PeerModels, runtime: str) -> ArtifactRecord:
     info = RUNTIMES[runtime]
     path = peer.file_for(runtime)
     return ArtifactRecord(
-        sha256=sha256_of(path),
+        sha256=sha256_file(path),
         model=peer.model,
         recipe=runtime,
         precision=info.precision,
@@ -286,7 +286,7 @@ def _measure_one(
         if ours:
             assert runner is not None
             art = found[(model, runtime)]
-            if sha256_of(art.path) != record.sha256:
+            if sha256_file(art.path) != record.sha256:
                 raise ArtifactError(f"{art.path} does not match the manifest's sha256; re-export")
             result = run_host(
                 runner, art.path, config, core=core, timeout=budget, input_file=peer.input_file

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import PeerError
+from deploy.hashing import sha256_file
 
 PEERS_ROOT = Path("build") / "peers"
 # Bump when what prepare() makes changes (export options, quantization options).
@@ -75,14 +76,6 @@ def _require_onnx() -> None:
             f"the peer benchmark needs {', '.join(missing)}; install the project's extras "
             "(pip install -e '.[peers]', which nox -s bench-peers does)"
         )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _state_sha(state: dict[str, Any]) -> str:

@@ -60,6 +60,7 @@ from deploy.devices.transport import (
     TransportRefused,
     TransportTimeout,
 )
+from deploy.hashing import sha256_file
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._+,=@%][A-Za-z0-9._+,=@%-]*$")
 _SHA_LINE = re.compile(r"^([0-9a-f]{64})\s+\*?(.+)$")
@@ -68,14 +69,6 @@ _HASH_CHUNK = 1 << 20
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_device_path(path: str) -> str:
@@ -453,7 +446,7 @@ class AndroidDevice(Device):
             plan.append((local, self.device_path(remote or local.name), local.stat().st_size))
         sizes, _ = self.remote_files([target for _l, target, _n in plan])
         candidates = {
-            target: file_sha256(local) for local, target, size in plan if sizes.get(target) == size
+            target: sha256_file(local) for local, target, size in plan if sizes.get(target) == size
         }
         _, present = self.remote_files((), list(candidates))
         results: list[PushResult] = []

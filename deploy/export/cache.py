@@ -18,6 +18,7 @@ from typing import Any
 
 from deploy.errors import CheckpointError
 from deploy.export.recipes import Recipe
+from deploy.hashing import sha256_file
 from deploy.models import ModelSpec
 
 # Bump when the pipeline would produce a different artifact or entry from the same inputs.
@@ -44,11 +45,7 @@ def file_sha256(path: Path) -> str:
     stat = path.stat()
     memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if memo not in _file_digests:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _file_digests[memo] = digest.hexdigest()
+        _file_digests[memo] = sha256_file(path)
     return _file_digests[memo]
 
 

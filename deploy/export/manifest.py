@@ -12,7 +12,6 @@ os.replace), so a crash never leaves half a manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import ArtifactIntegrityError, ManifestError
+from deploy.hashing import sha256_path
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -178,26 +178,6 @@ def migrate(document: dict[str, Any], path: Path) -> dict[str, Any]:
         version += 1
         document["schema_version"] = version
     return document
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_path(path: Path) -> str:
-    """sha256 of an artifact: a file's bytes, or a folder's (e.g. .mlpackage) names and bytes."""
-    path = Path(path)
-    if not path.is_dir():
-        return sha256_file(path)
-    digest = hashlib.sha256()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(item.relative_to(path).as_posix().encode() + b"\0")
-        digest.update(sha256_file(item).encode())
-    return digest.hexdigest()
 
 
 def verify_artifact(manifest: Manifest, entry: ManifestEntry) -> Path:

@@ -39,11 +39,11 @@ from deploy.export.manifest import (
     MANIFEST_NAME,
     Manifest,
     ManifestEntry,
-    sha256_path,
     verify_artifact,
 )
 from deploy.export.recipes import Recipe
 from deploy.export.validation import Fidelity, Thresholds
+from deploy.hashing import sha256_path
 from deploy.images import ImageSet
 from deploy.models import BuiltModel, ModelSpec
 

@@ -14,13 +14,14 @@ import pytest
 
 from bench.cli import main as bench_main
 from bench.errors import PeerError
-from bench.host import HostArtifact, sha256_of
+from bench.host import HostArtifact
 from bench.peers import RUNTIMES
 from bench.peers.bench import ORDER, bench_peers, measure_peer
 from bench.peers.prepare import PEERS_ROOT, prepare
 from bench.runner import build
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord, Store
+from deploy.hashing import sha256_file
 
 pytest.importorskip("onnxruntime")
 
@@ -69,7 +70,7 @@ def ours(spec) -> dict[tuple[str, str], HostArtifact]:
             lowered.write(path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
         record = ArtifactRecord(
-            sha256_of(path),
+            sha256_file(path),
             MODEL,
             recipe.name,
             precision=recipe.precision,
