@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import paper, stats
+from bench import options, paper, stats
 from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
 from bench.runner import build
 from bench.runner.run import RunnerConfig, run_host
-from bench.store import DEFAULT_PATH, ArtifactRecord, DeviceRecord, RunRecord, Store
+from bench.store import ArtifactRecord, DeviceRecord, RunRecord, Store
 from deploy.hashing import sha256_file
 
-DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
 # Above this 1-minute load average per CPU the table warns that figures are contended.
 BUSY_LOAD_PER_CPU = 0.5
 
@@ -329,28 +328,21 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
 # -- command ----------------------------------------------------------------------------------
 
 
-def _names(values: Sequence[str] | None) -> list[str]:
-    return [n for v in values or () for n in v.split(",") if n]
+def selected_artifacts(args: argparse.Namespace) -> list[HostArtifact]:
+    """The --pte files, else the manifest's runnable entries filtered by --models/--recipes."""
+    if args.pte:
+        return unlisted_artifacts(args.pte)
+    return manifest_artifacts(
+        args.manifest, options.names(args.models), options.names(args.recipes)
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
-    parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--models", nargs="+", help="model names (default: all in the manifest)")
-    parser.add_argument("--recipes", nargs="+", help="recipe names (default: all)")
+    options.add_selection_arguments(parser, "recipe names (default: all)")
     parser.add_argument(
         "--pte", nargs="+", type=Path, help="benchmark these .pte files instead of the manifest"
     )
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=30, help="minimum measured iterations")
-    parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
-    parser.add_argument("--max-time", type=float, default=30.0, help="time budget per artifact")
-    parser.add_argument(
-        "--target-precision",
-        type=float,
-        default=0.01,
-        help="stop when the 95%% CI of the median is within +-this fraction (0: off)",
-    )
+    options.add_measurement_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per runner process")
@@ -359,21 +351,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from deploy.console import make_console
 
-    config = RunnerConfig(
-        threads=args.threads,
-        warmup=args.warmup,
-        iterations=args.iterations,
-        min_time_s=args.min_time,
-        max_time_s=args.max_time,
-        target_precision=args.target_precision,
-    )
+    config = options.runner_config(args, threads=args.threads)
     core = default_core() if args.core is None else args.core
     if core not in allowed_cpus():
         raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
-    if args.pte:
-        artifacts = unlisted_artifacts(args.pte)
-    else:
-        artifacts = manifest_artifacts(args.manifest, _names(args.models), _names(args.recipes))
+    artifacts = selected_artifacts(args)
     runner = build.build_host()
     console = make_console()
 

@@ -30,14 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import options
 from bench.errors import BenchError, IOSHarnessError, ResultSchemaError
 from bench.results import RunnerResult
-from bench.store import DEFAULT_PATH, ArtifactRecord, DeviceRecord, RunRecord, Store
+from bench.store import ArtifactRecord, DeviceRecord, RunRecord, Store
 from deploy.export.coreml_artifact import artifact_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS_DIR = ROOT / "ios_harness"
-DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
 RESULT_MARKER = "MOBILENET_BENCH_RESULT "
 HARNESS_RUNNER = "ios_harness"
 SCHEME = "MobileNetBench-Package"
@@ -519,15 +519,8 @@ def unlisted_artifact(path: Path) -> IOSArtifact:
 # -- command ----------------------------------------------------------------------------------
 
 
-def _names(values: Sequence[str] | None) -> list[str]:
-    return [n for v in values or () for n in v.split(",") if n]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
-    parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--models", nargs="+", help="model names (default: all in the manifest)")
-    parser.add_argument("--recipes", nargs="+", help="Core ML recipe names (default: all)")
+    options.add_selection_arguments(parser, "Core ML recipe names (default: all)")
     parser.add_argument("--artifact", type=Path, help="a .mlpackage outside the manifest")
     parser.add_argument(
         "--compute-units",
@@ -551,7 +544,9 @@ def run(args: argparse.Namespace) -> int:
     if args.artifact:
         artifacts = [unlisted_artifact(args.artifact)]
     else:
-        artifacts = manifest_artifacts(args.manifest, _names(args.models), _names(args.recipes))
+        artifacts = manifest_artifacts(
+            args.manifest, options.names(args.models), options.names(args.recipes)
+        )
     with tempfile.TemporaryDirectory(prefix="bench_ios_") as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,10 @@ import os
 import threading
 from pathlib import Path
 
+from bench import options
 from bench.android import session, table
 from bench.errors import AndroidBenchError
-from bench.host import DEFAULT_MANIFEST, _names, manifest_artifacts, unlisted_artifacts
-from bench.runner.run import RunnerConfig
-from bench.store import DEFAULT_PATH
+from bench.host import selected_artifacts
 from deploy.devices import discovery
 
 NO_DEVICE = (
@@ -30,23 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="device serial or HOST:PORT (repeatable; default: ANDROID_SERIAL, else every USB "
         "device)",
     )
-    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
-    parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--models", nargs="+", help="model names (default: all in the manifest)")
-    parser.add_argument("--recipes", nargs="+", help="recipe names (default: all)")
+    options.add_selection_arguments(parser, "recipe names (default: all)")
     parser.add_argument(
         "--pte", nargs="+", type=Path, help="benchmark these .pte files instead of the manifest"
     )
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=30, help="minimum measured iterations")
-    parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
-    parser.add_argument("--max-time", type=float, default=30.0, help="time budget per artifact")
-    parser.add_argument(
-        "--target-precision",
-        type=float,
-        default=0.01,
-        help="stop when the 95%% CI of the median is within +-this fraction (0: off)",
-    )
+    options.add_measurement_arguments(parser)
     parser.add_argument(
         "--all-cores",
         action="store_true",
@@ -104,16 +91,8 @@ def serials(given: list[str]) -> list[str]:
 
 
 def options_from(args: argparse.Namespace) -> session.Options:
-    config = RunnerConfig(
-        threads=1,
-        warmup=args.warmup,
-        iterations=args.iterations,
-        min_time_s=args.min_time,
-        max_time_s=args.max_time,
-        target_precision=args.target_precision,
-    )
     return session.Options(
-        config=config,
+        config=options.runner_config(args),
         all_cores=args.all_cores,
         force=args.force,
         cleanup=args.cleanup,
@@ -130,10 +109,7 @@ def options_from(args: argparse.Namespace) -> session.Options:
 def run(args: argparse.Namespace) -> int:
     from deploy.console import make_console
 
-    if args.pte:
-        artifacts = unlisted_artifacts(args.pte)
-    else:
-        artifacts = manifest_artifacts(args.manifest, _names(args.models), _names(args.recipes))
+    artifacts = selected_artifacts(args)
     devices = serials(args.serial)
     options = options_from(args)
     console = make_console()

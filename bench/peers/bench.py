@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import options
 from bench.errors import ArtifactError, BenchError, PeerError, ResultSchemaError, RunnerError
 from bench.host import (
-    DEFAULT_MANIFEST,
     HostArtifact,
     allowed_cpus,
     default_core,
@@ -30,6 +30,7 @@ from bench.host import (
     host_facts,
     manifest_artifacts,
 )
+from bench.options import DEFAULT_MANIFEST
 from bench.peers import OUR_RUNTIMES, RUNTIMES
 from bench.peers.prepare import PEERS_ROOT, PeerModels, prepare
 from bench.peers.table import PeerRow, build_rows
@@ -331,10 +332,6 @@ def _measure_one(
 # -- command ----------------------------------------------------------------------------------
 
 
-def _names(values: Sequence[str] | None) -> list[str]:
-    return [n for v in values or () for n in v.split(",") if n]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", help="model names (default: export's defaults)")
     parser.add_argument("--weights", default="random", help="random | imagenet | checkpoint path")
@@ -344,16 +341,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--images", type=Path, default=None, help="calibration/input images")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=50, help="minimum measured iterations")
-    parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
-    parser.add_argument("--max-time", type=float, default=30.0, help="time budget per process")
-    parser.add_argument(
-        "--target-precision",
-        type=float,
-        default=0.01,
-        help="stop when the 95%% CI of the median is within +-this fraction (0: off)",
-    )
+    options.add_measurement_arguments(parser, iterations=50)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the sweep, interleaved")
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per process")
@@ -364,7 +352,7 @@ def run(args: argparse.Namespace) -> int:
     from deploy.export.pipeline import DEFAULT_MODELS
     from deploy.models import parse_model_names
 
-    runtimes = _names(args.runtimes) or list(ORDER)
+    runtimes = options.names(args.runtimes) or list(ORDER)
     unknown = [r for r in runtimes if r not in RUNTIMES]
     if unknown:
         raise PeerError(f"unknown runtime(s) {', '.join(unknown)}; choose from {', '.join(ORDER)}")
@@ -373,15 +361,10 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
     if args.rounds < 1:
         raise PeerError("--rounds must be at least 1")
-    specs = parse_model_names(_names(args.models) or list(DEFAULT_MODELS), weights=args.weights)
-    config = RunnerConfig(
-        threads=1,
-        warmup=args.warmup,
-        iterations=args.iterations,
-        min_time_s=args.min_time,
-        max_time_s=args.max_time,
-        target_precision=args.target_precision,
+    specs = parse_model_names(
+        options.names(args.models) or list(DEFAULT_MODELS), weights=args.weights
     )
+    config = options.runner_config(args)
     console = make_console()
     err = make_console(stderr=True)
 

@@ -1,0 +1,57 @@
+"""Command-line options shared by the commands that select artifacts and drive a runner.
+
+bench-host, bench-android, bench-peers and bench-ios take the same selection and stopping
+options; they are defined once here so defaults and help texts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.runner.run import RunnerConfig
+from bench.store import DEFAULT_PATH
+
+DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
+
+
+def names(values: Sequence[str] | None) -> list[str]:
+    """`--models a,b c` -> ["a", "b", "c"]: repeated and comma-separated names alike."""
+    return [n for v in values or () for n in v.split(",") if n]
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser, recipes_help: str) -> None:
+    """--manifest, --store, --models, --recipes."""
+    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--models", nargs="+", help="model names (default: all in the manifest)")
+    parser.add_argument("--recipes", nargs="+", help=recipes_help)
+
+
+def add_measurement_arguments(parser: argparse.ArgumentParser, iterations: int = 30) -> None:
+    """--warmup, --iterations, --min-time, --max-time, --target-precision (the runner's rule)."""
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument(
+        "--iterations", type=int, default=iterations, help="minimum measured iterations"
+    )
+    parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
+    parser.add_argument("--max-time", type=float, default=30.0, help="time budget per artifact")
+    parser.add_argument(
+        "--target-precision",
+        type=float,
+        default=0.01,
+        help="stop when the 95%% CI of the median is within +-this fraction (0: off)",
+    )
+
+
+def runner_config(args: argparse.Namespace, threads: int = 1) -> RunnerConfig:
+    """The RunnerConfig the measurement options describe."""
+    return RunnerConfig(
+        threads=threads,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        min_time_s=args.min_time,
+        max_time_s=args.max_time,
+        target_precision=args.target_precision,
+    )
