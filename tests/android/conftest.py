@@ -6,7 +6,6 @@ The tiny .pte models and the runner builds come from tests/bench (cached under b
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,44 +14,15 @@ from bench.android.session import Options
 from bench.host import HostArtifact
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord
-from deploy.devices.keys import ensure_key
-from deploy.devices.simulator import SimulatedDevice
 from tests.bench.conftest import arm64_bundle, host_runner, tiny_pte  # noqa: F401 (fixtures)
+from tests.devices.conftest import _private_adb_env, adb_key, start_phone  # noqa: F401 (fixtures)
 
 #: Fast runs: a few iterations, no time minimum, no precision target.
 FAST = RunnerConfig(warmup=1, iterations=5, min_time_s=0.0, max_time_s=0.0)
 
 
-@pytest.fixture(scope="session")
-def adb_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_key(tmp_path_factory.mktemp("android") / "adbkey")
-
-
-@pytest.fixture(autouse=True)
-def _private_adb_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the user's keys or chosen device."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("ADB_VENDOR_KEYS", raising=False)
-    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
-
-
 @pytest.fixture
-def start_phone() -> Iterator[Callable[..., SimulatedDevice]]:
-    """Factory: a simulated phone on a random port (options as SimulatedDevice)."""
-    started: list[SimulatedDevice] = []
-
-    def start(**options: object) -> SimulatedDevice:
-        device = SimulatedDevice(**options).start()  # type: ignore[arg-type]
-        started.append(device)
-        return device
-
-    yield start
-    for device in started:
-        device.stop()
-
-
-@pytest.fixture
-def device_options(adb_key: Path) -> dict[str, object]:
+def device_options(adb_key: Path) -> dict[str, object]:  # noqa: F811 (the fixture)
     """AndroidDevice options: the session key, short timeouts, no prompts on stderr."""
     return {
         "key_path": adb_key,
