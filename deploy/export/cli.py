@@ -86,8 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from deploy.console import make_console
     from deploy.export.pipeline import export_many
     from deploy.export.recipes import parse_recipes
     from deploy.models import parse_model_names
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         int8_min_top1=args.int8_min_top1,
         min_delegation=args.min_delegation,
     )
-    console = Console(stderr=False)
+    console = make_console()
     with warnings.catch_warnings(), _progress_bar(console, len(specs) * len(recipes)) as on_event:
         # only ours (e.g. "skipping x.jpg: not an image"): the toolchain's chatter would hide them
         warnings.filterwarnings("ignore")
