@@ -234,20 +234,15 @@ def manifest_artifacts(
     if not Path(manifest_path).exists():
         raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
     manifest = _manifest_class().load(manifest_path)
-    wanted_models, wanted_recipes = set(models), set(recipes)
-    out = []
-    for entry in manifest.valid_entries():
-        if not runs_on_bench_runner(entry):
-            continue
-        if wanted_models and entry.model_name not in wanted_models:
-            continue
-        if wanted_recipes and entry.recipe_name not in wanted_recipes:
-            continue
-        out.append(HostArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry)))
+    runnable = [e for e in manifest.valid_entries() if runs_on_bench_runner(e)]
+    out = [
+        HostArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry))
+        for entry in options.select(runnable, models, recipes)
+    ]
     if not out:
         raise BenchError(
             f"no valid .pte artifact in {manifest_path} matches "
-            f"models={sorted(wanted_models) or 'all'} recipes={sorted(wanted_recipes) or 'all'}; "
+            f"models={sorted(set(models)) or 'all'} recipes={sorted(set(recipes)) or 'all'}; "
             "see `nox -s export`"
         )
     return out

@@ -484,20 +484,15 @@ def manifest_artifacts(
     if not Path(manifest_path).exists():
         raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
     manifest = Manifest.load(manifest_path)
-    wanted_models, wanted_recipes = set(models), set(recipes)
-    out = []
-    for entry in manifest.valid_entries():
-        if entry.recipe.get("format") not in COREML_FORMATS:
-            continue
-        if wanted_models and entry.model_name not in wanted_models:
-            continue
-        if wanted_recipes and entry.recipe_name not in wanted_recipes:
-            continue
-        out.append(IOSArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry)))
+    packages = [e for e in manifest.valid_entries() if e.recipe.get("format") in COREML_FORMATS]
+    out = [
+        IOSArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry))
+        for entry in options.select(packages, models, recipes)
+    ]
     if not out:
         raise BenchError(
             f"no valid Core ML artifact in {manifest_path} matches models="
-            f"{sorted(wanted_models) or 'all'} recipes={sorted(wanted_recipes) or 'all'}; "
+            f"{sorted(set(models)) or 'all'} recipes={sorted(set(recipes)) or 'all'}; "
             "export some with `nox -s export -- --recipes coreml-fp16,coreml-int8,coreml-w8`"
         )
     return out

@@ -7,8 +7,9 @@ options; they are defined once here so defaults and help texts cannot drift apar
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.runner.run import RunnerConfig
 from bench.store import DEFAULT_PATH
@@ -19,6 +20,17 @@ DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
 def names(values: Sequence[str] | None) -> list[str]:
     """`--models a,b c` -> ["a", "b", "c"]: repeated and comma-separated names alike."""
     return [n for v in values or () for n in v.split(",") if n]
+
+
+def select(entries: Iterable[Any], models: Iterable[str], recipes: Iterable[str]) -> list[Any]:
+    """The manifest entries whose model and recipe were asked for (all, when none were)."""
+    wanted_models, wanted_recipes = set(models), set(recipes)
+    return [
+        entry
+        for entry in entries
+        if (not wanted_models or entry.model_name in wanted_models)
+        and (not wanted_recipes or entry.recipe_name in wanted_recipes)
+    ]
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser, recipes_help: str) -> None:
