@@ -28,18 +28,10 @@ A_OKAY = _cmd(b"OKAY")
 A_CLSE = _cmd(b"CLSE")
 A_WRTE = _cmd(b"WRTE")
 A_STLS = _cmd(b"STLS")
+# Each command is its own name read as a little-endian int: the names follow from the codes.
 COMMAND_NAMES = {
-    v: k
-    for k, v in {
-        "SYNC": A_SYNC,
-        "CNXN": A_CNXN,
-        "AUTH": A_AUTH,
-        "OPEN": A_OPEN,
-        "OKAY": A_OKAY,
-        "CLSE": A_CLSE,
-        "WRTE": A_WRTE,
-        "STLS": A_STLS,
-    }.items()
+    code: code.to_bytes(4, "little").decode()
+    for code in (A_SYNC, A_CNXN, A_AUTH, A_OPEN, A_OKAY, A_CLSE, A_WRTE, A_STLS)
 }
 
 #: Protocol version of this device; from 0x01000001 on, payload checksums are not checked.
