@@ -7,15 +7,19 @@ and which toolchain made it. Only entries with `valid` true may be deployed or b
 
 The file is versioned (`schema_version`); older versions are upgraded on load through
 MIGRATIONS, newer or unknown ones are refused. It is written atomically (temp file +
-os.replace), so a crash never leaves half a manifest.
+os.replace), so a crash never leaves half a manifest. A change goes through `Manifest.locked`,
+which holds an exclusive lock from load to save, so two exports into one folder keep each
+other's entries.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -121,6 +125,22 @@ class Manifest:
             )
         document = migrate(document, path)
         return cls(path, [ManifestEntry.from_dict(e) for e in document["artifacts"]])
+
+    @classmethod
+    @contextlib.contextmanager
+    def locked(cls, path: Path | str) -> Iterator[Manifest]:
+        """Load, let the caller change, save; no other `locked` of this file runs in between.
+
+        The lock is a sidecar file (`.manifest.json.lock`) so that os.replace of the manifest
+        itself does not drop it; nothing is saved if the block raises.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            manifest = cls.load(path)
+            yield manifest
+            manifest.save()
 
     def save(self) -> None:
         """Write atomically: a temp file in the same folder, then os.replace."""

@@ -343,13 +343,12 @@ def _export_one(
         cache_key=key,
         timings={k: round(v, 3) for k, v in timings.items()},
     )
-    manifest = Manifest.load(manifest_path)  # re-read: keep what others wrote meanwhile
-    replaced = manifest.upsert(entry)
-    manifest.save()
-    still_used = {e.file for e in manifest.entries}
-    for old in replaced:
-        if old.file not in still_used:
-            _remove(out / old.file)
+    with Manifest.locked(manifest_path) as manifest:  # keeps what others wrote meanwhile
+        replaced = manifest.upsert(entry)
+        still_used = {e.file for e in manifest.entries}
+        for old in replaced:
+            if old.file not in still_used:
+                _remove(out / old.file)
     return ExportOutcome(spec, recipe, entry, cached=False)
 
 

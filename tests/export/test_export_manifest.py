@@ -151,3 +151,42 @@ def test_entry_from_dict_ignores_unknown_and_rejects_incomplete(tmp_path):
     del data["fidelity"]
     with pytest.raises(ManifestError, match="fidelity"):
         ManifestEntry.from_dict(data)
+
+
+def test_locked_update_keeps_a_concurrent_writers_entry(tmp_path):
+    """Two processes changing one manifest: the second waits for the first, both entries stay."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "manifest.json"
+    first = make_entry(tmp_path, "a.pte", b"first")
+    second = make_entry(tmp_path, "b.pte", b"second", model={**first.model, "name": "other"})
+    (tmp_path / "second.json").write_text(json.dumps(second.to_dict()))
+    started = tmp_path / "started"
+    child_code = (
+        "import json, pathlib, sys\n"
+        "from deploy.export.manifest import Manifest, ManifestEntry\n"
+        "folder = pathlib.Path(sys.argv[1])\n"
+        "entry = ManifestEntry.from_dict(json.loads((folder / 'second.json').read_text()))\n"
+        "(folder / 'started').touch()\n"
+        "with Manifest.locked(folder / 'manifest.json') as manifest:\n"
+        "    manifest.upsert(entry)\n"
+    )
+    with Manifest.locked(path) as manifest:
+        child = subprocess.Popen([sys.executable, "-c", child_code, str(tmp_path)])
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the child is now at (without a lock: past) its load
+        manifest.upsert(first)
+    assert child.wait(timeout=60) == 0
+    assert {e.file for e in Manifest.load(path).entries} == {"a.pte", "b.pte"}
+
+
+def test_locked_update_saves_nothing_when_the_block_raises(tmp_path):
+    path = tmp_path / "manifest.json"
+    with pytest.raises(RuntimeError), Manifest.locked(path) as manifest:
+        manifest.upsert(make_entry(tmp_path))
+        raise RuntimeError("interrupted")
+    assert not path.exists()
