@@ -798,34 +798,6 @@ def _check_store_file(path: Path) -> None:
         )
 
 
-def _madds_millions(value: float | None) -> float | None:
-    """The artifacts table may hold MAdds as a count or in millions: MobileNets have 10-600M,
-    so anything above 1e5 is a raw count."""
-    if value is None or value <= 0:
-        return None
-    return float(value) / 1e6 if value > 1e5 else float(value)
-
-
-def _artifact_extras(path: Path) -> dict[int, tuple[str, float | None, int | None]]:
-    """run id -> (runner name, MAdds, resolution): columns the store's StoredRun leaves out.
-
-    Read-only and tolerant: a store without these columns just leaves them empty."""
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return {}
-    try:
-        rows = db.execute(
-            "SELECT r.id, r.runner_name, a.madds, a.resolution FROM runs r "
-            "JOIN artifacts a ON a.sha256 = r.artifact_sha256"
-        ).fetchall()
-    except sqlite3.Error:
-        return {}
-    finally:
-        db.close()
-    return {int(r[0]): (r[1] or "", _madds_millions(r[2]), r[3]) for r in rows}
-
-
 def _label(host: dict[str, Any]) -> str:
     for key in ("label", "commit", "git_commit", "git_sha"):
         value = host.get(key)
@@ -845,7 +817,6 @@ def measurements_from_store(path: str | Path) -> list[Measurement]:
     found = []
     try:
         with Store.open(path) as store:
-            extras = _artifact_extras(path)
             names: dict[str, str] = {}
             for run in store.runs(status="ok"):
                 if run.device_id not in names:
@@ -853,7 +824,6 @@ def measurements_from_store(path: str | Path) -> list[Measurement]:
                     names[run.device_id] = (
                         (record.name or record.model or run.device_id) if record else run.device_id
                     )
-                runner, madds, resolution = extras.get(run.id, ("", None, None))
                 shape = run.input_shape
                 samples = () if run.provenance == "emulated" else tuple(store.samples(run.id))
                 found.append(
@@ -864,14 +834,14 @@ def measurements_from_store(path: str | Path) -> list[Measurement]:
                         model=run.model,
                         recipe=run.recipe,
                         precision=run.precision or "",
-                        resolution=int(resolution or (shape[-1] if shape else 0)),
+                        resolution=int(run.resolution or (shape[-1] if shape else 0)),
                         weights=run.weights_source or "",
                         threads=int(run.threads or 0),
-                        runner=runner,
+                        runner=run.runner_name,
                         runner_version=run.runner_version or "",
                         cpu_mask=run.core_mask or "",
                         samples_ms=samples,
-                        madds_m=madds,
+                        madds_m=run.madds / 1e6 if run.madds else None,
                         started_at=run.started_at,
                         label=_label(run.host or {}),
                         run_id=run.id,

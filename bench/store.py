@@ -284,6 +284,9 @@ class StoredRun:
     temp_before_c: float | None
     temp_after_c: float | None
     host: dict[str, Any]
+    runner_name: str  # "bench_runner", or the peer's engine ("onnxruntime", ...)
+    madds: int | None  # of the artifact's model, a count (not millions)
+    resolution: int | None
 
 
 _RUN_QUERY = """
@@ -291,7 +294,8 @@ SELECT r.id, r.device_id, d.kind, r.artifact_sha256, a.model, a.recipe, a.precis
        a.input_shape, a.weights_source, r.provenance, r.status, r.error, r.runner_version,
        r.executorch_version, r.threads, r.core_mask, r.config_key, r.iterations, r.load_ms,
        r.first_inference_ms, r.output_checksum, r.output_top1, r.started_at, r.ended_at,
-       r.latencies_valid, r.temp_before_c, r.temp_after_c, r.host_json
+       r.latencies_valid, r.temp_before_c, r.temp_after_c, r.host_json, r.runner_name, a.madds,
+       a.resolution
 FROM runs r JOIN devices d ON d.id = r.device_id JOIN artifacts a ON a.sha256 = r.artifact_sha256
 """
 
@@ -583,6 +587,7 @@ class Store:
         values[7] = tuple(json.loads(values[7] or "[]"))
         values[24] = bool(values[24])
         values[27] = json.loads(values[27] or "{}")
+        values[28] = values[28] or ""
         return StoredRun(*values)
 
     def samples(self, run_id: int, phase: str = "measured") -> list[float]:

@@ -35,6 +35,8 @@ def _fill(store: Store) -> None:
             precision="fp32",
             input_shape=(1, 3, 224, 224),
             weights_source="random",
+            resolution=224,
+            madds=300_774_272,
         )
     )
 
@@ -68,6 +70,7 @@ def test_record_and_read_back(tmp_path):
     assert got.input_shape == (1, 3, 224, 224) and got.weights_source == "random"
     assert got.provenance == "host" and got.latencies_valid and got.threads == 1
     assert got.host == {"governor": "performance"} and got.runner_version == "0.1.0"
+    assert (got.runner_name, got.madds, got.resolution) == ("bench_runner", 300_774_272, 224)
     assert store.has_run("host:vm", SHA, "threads=1")
     assert not store.has_run("host:vm", SHA, "threads=2")
     assert [r.id for r in store.runs(model="mobilenet_v2_1.0_224", provenance="host")] == [run_id]
