@@ -58,6 +58,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU features with an int8 dot product, which decide XNNPACK's int8 kernels: without one
+# (x86 with AVX2 only) its int8 convolutions use 16-bit multiply-adds and run no faster than
+# fp32, while phones (arm64 `asimddp`, Pixel 4 and later) have one.
+INT8_DOT_FEATURES = ("avx_vnni", "avx512_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def int8_dot_features(cpuinfo: str | None = None) -> list[str]:
+    """Which of INT8_DOT_FEATURES the CPU has, from /proc/cpuinfo's flags (x86) or Features."""
+    text = _read("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            present = set(value.split())
+            return [f for f in INT8_DOT_FEATURES if f in present]
+    return []
+
+
 def host_facts(core: int) -> dict[str, Any]:
     """What this host looked like when a run started (stored with every run)."""
     cpufreq = Path(f"/sys/devices/system/cpu/cpu{core}/cpufreq")
@@ -73,6 +90,7 @@ def host_facts(core: int) -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),
+        "int8_dot": int8_dot_features(),
         "machine": uname.machine,
         "kernel": uname.release,
         "core": core,

@@ -29,6 +29,17 @@ def test_host_facts():
     assert facts["core"] in host.allowed_cpus() and facts["cpu_model"]
     assert len(facts["loadavg"]) == 3 and facts["kernel"]
     assert host.host_device().kind == "host"
+    assert set(facts["int8_dot"]) <= set(host.INT8_DOT_FEATURES)
+
+
+def test_int8_dot_features_from_cpuinfo():
+    x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx_vnni avx512f\n"
+    avx2_only = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
+    arm = "processor\t: 0\nFeatures\t: fp asimd crc32 asimddp i8mm\n"
+    assert host.int8_dot_features(x86) == ["avx_vnni"]
+    assert host.int8_dot_features(avx2_only) == []
+    assert host.int8_dot_features(arm) == ["asimddp", "i8mm"]
+    assert host.int8_dot_features("") == []
 
 
 def test_bench_artifacts_ok_and_failures(host_runner, tiny_pte, tmp_path):

@@ -63,3 +63,12 @@ def test_render_prints_every_latency_and_the_ratios():
     for value in ("4.00", "5.00", "2.00", "1.70", "10.00", "1.25x NO", "0.85x ok", "300"):
         assert value in text
     assert "THIS HOST" in text and "Test CPU" in text
+    assert "no int8 dot product" not in text  # nothing known about the CPU: no claim
+
+
+def test_render_says_when_int8_figures_do_not_carry_over_to_phones():
+    rows = build_rows(_samples(ort_int8=2.0, et_int8=3.0), MADDS)
+    for int8_dot, expected in (([], True), (["avx_vnni"], False)):
+        console = Console(record=True, width=220)
+        render(rows, {"machine": "x86_64", "int8_dot": int8_dot}, console)
+        assert ("no int8 dot product" in console.export_text()) is expected
