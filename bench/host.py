@@ -75,6 +75,17 @@ def int8_dot_features(cpuinfo: str | None = None) -> list[str]:
     return []
 
 
+def int8_note(facts: dict[str, Any]) -> str | None:
+    """What to tell a reader of int8 figures from an x86 CPU without an int8 dot product."""
+    if facts.get("int8_dot") != [] or facts.get("machine") not in ("x86_64", "AMD64"):
+        return None
+    return (
+        "This CPU has no int8 dot product (AVX-VNNI / AVX512-VNNI): XNNPACK's int8 "
+        "convolutions use 16-bit multiply-adds here and run at about its fp32 speed, so int8 "
+        "figures from it do not carry over to arm64 phones (see benchmarks/layer_kernels.py)."
+    )
+
+
 def host_facts(core: int) -> dict[str, Any]:
     """What this host looked like when a run started (stored with every run)."""
     cpufreq = Path(f"/sys/devices/system/cpu/cpu{core}/cpufreq")
@@ -324,6 +335,8 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
         "ExecuTorch + XNNPACK on this host's CPU. Compare trends, not absolute values.",
         soft_wrap=True,
     )
+    if (note := int8_note(facts)) and any(row.precision == "int8" for row in rows):
+        console.print(note, soft_wrap=True)
     load, cpus = facts["loadavg"][0], facts.get("online_cpus") or 1
     if load > BUSY_LOAD_PER_CPU * cpus:
         console.print(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import stats
+from bench.host import int8_note
 from bench.peers import GOALS, RUNTIMES
 
 
@@ -145,12 +146,8 @@ def render(rows: Sequence[PeerRow], facts: dict[str, Any], console: Any) -> None
         f"or ORT; int8: ORT); goal fp32 <= {GOALS['fp32']:g}x, int8 <= {GOALS['int8']:g}x "
         "(ok / NO). GMAC/s = MAdds / median (every runtime's below). This host's CPU, not a phone."
     )
-    if facts.get("int8_dot") == [] and facts.get("machine") in ("x86_64", "AMD64"):
-        console.print(
-            "This CPU has no int8 dot product (AVX-VNNI / AVX512-VNNI): XNNPACK's int8 "
-            "convolutions use 16-bit multiply-adds here and run at about its fp32 speed, so the "
-            "int8 ratios do not carry over to arm64 phones (see benchmarks/layer_kernels.py)."
-        )
+    if note := int8_note(facts):
+        console.print(note)
 
 
 def render_details(

@@ -42,6 +42,24 @@ def test_int8_dot_features_from_cpuinfo():
     assert host.int8_dot_features("") == []
 
 
+def test_table_notes_int8_on_an_x86_cpu_without_int8_dot_product():
+    from rich.console import Console
+
+    from bench import stats
+
+    summary = stats.summarize([1.0, 1.1, 0.9, 1.0, 1.05])
+    facts = {"cpu_model": "Test CPU", "core": 1, "loadavg": [0.0, 0.0, 0.0], "online_cpus": 2}
+    for precision, int8_dot, expected in (
+        ("int8", [], True),
+        ("int8", ["avx_vnni"], False),
+        ("fp32", [], False),  # no int8 row: nothing to warn about
+    ):
+        row = host.HostRow("m", f"xnnpack-{precision}", precision, "ok", summary=summary)
+        console = Console(record=True, width=200)
+        host.render([row], {**facts, "machine": "x86_64", "int8_dot": int8_dot}, FAST, console)
+        assert ("no int8 dot product" in console.export_text()) is expected
+
+
 def test_bench_artifacts_ok_and_failures(host_runner, tiny_pte, tmp_path):
     tampered = tmp_path / "tampered.pte"
     shutil.copy(tiny_pte["fp32"], tampered)
