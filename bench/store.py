@@ -368,31 +368,47 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        """One line: why a write failed and what to do; what was stored before is kept."""
+        text = str(exc)
+        if "full" in text:  # SQLITE_FULL: "database or disk is full"
+            fix = "the disk is full: free space, or pass --store PATH on another disk"
+        elif "locked" in text or "busy" in text:
+            fix = "another process holds the store: wait for it, or pass --store PATH"
+        elif "readonly" in text or "read-only" in text:
+            fix = "the file is read-only: pass --store with a writable path"
+        else:
+            fix = "pass --store PATH to write elsewhere"
+        return StoreError(
+            f"cannot write results store {self.path}: {text}; {fix} (runs stored before are kept)"
+        )
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT; any exception (KeyboardInterrupt too) rolls back."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+            raise self._write_error(exc) from None
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
+                self._db.execute("ROLLBACK")
             raise
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+            raise self._write_error(exc) from None
 
     def _write(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> None:
         try:
             with self._transaction():
                 self._db.execute(sql, params)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+            raise self._write_error(exc) from None
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -534,7 +550,7 @@ class Store:
                 "first)"
             ) from None
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write results store {self.path}: {exc}") from None
+            raise self._write_error(exc) from None
         return run_id
 
     # -- reading ------------------------------------------------------------------------------

@@ -183,6 +183,20 @@ def test_ctrl_c_midway_rolls_back(tmp_path):
     assert len(store.runs()) == 1
 
 
+def test_full_disk_is_one_line_and_keeps_earlier_runs(tmp_path):
+    store = Store.open(tmp_path / "bench.sqlite")
+    _fill(store)
+    store.record_run(RunRecord("host:vm", SHA, "host", "done"), [1.0, 2.0])
+    # SQLite's own "database or disk is full" (SQLITE_FULL): no room for another page.
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages + 1}")
+    with pytest.raises(StoreError) as info:
+        store.record_run(RunRecord("host:vm", SHA, "host", "big"), [float(i) for i in range(50000)])
+    message = str(info.value)
+    assert "disk is full" in message and "free space" in message and "\n" not in message
+    assert [r.config_key for r in store.runs()] == ["done"] and store.integrity_ok()
+
+
 def test_sigkill_midway_leaves_a_valid_store(tmp_path):
     path = tmp_path / "bench.sqlite"
     store = Store.open(path)
