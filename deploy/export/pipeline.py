@@ -14,13 +14,15 @@ calibration) -> LoweredProgram` and `run(path, images) -> outputs`, and may prov
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
 import importlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,6 +196,22 @@ def export_artifact(
     return outcome.entry
 
 
+@contextlib.contextmanager
+def _writing(what: Path) -> Iterator[None]:
+    """An OSError while writing into the output folder becomes one line naming the fix."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = "the disk is full: free space, or pass --out on another disk"
+        else:
+            fix = "pass a writable folder with --out"
+        raise OutputFolderError(
+            f"cannot write {what} ({exc.strerror or exc}); {fix}; artifacts finished before "
+            "are kept"
+        ) from None
+
+
 def export_many(
     specs: Sequence[ModelSpec],
     recipes: Sequence[Recipe],
@@ -277,7 +295,8 @@ def _export_one(
 
     temp = out / f".{spec.name}_{recipe.name}.{os.getpid()}.tmp{recipe.format}"
     try:
-        lowered.write(temp)
+        with _writing(temp):
+            lowered.write(temp)
         stage("validate")
         clock = time.perf_counter()
         # A backend whose runtime cannot run here (Core ML off macOS) validates its own way.
@@ -299,7 +318,8 @@ def _export_one(
         timings["validate_s"] = time.perf_counter() - clock
         digest = sha256_path(temp)
         final = out / f"{spec.name}_{recipe.name}_{digest[:12]}{recipe.format}"
-        _replace(temp, final)
+        with _writing(final):
+            _replace(temp, final)
     finally:
         _remove(temp)
 
@@ -343,7 +363,8 @@ def _export_one(
         cache_key=key,
         timings={k: round(v, 3) for k, v in timings.items()},
     )
-    with Manifest.locked(manifest_path) as manifest:  # keeps what others wrote meanwhile
+    # Locked: entries another export wrote meanwhile are kept.
+    with _writing(manifest_path), Manifest.locked(manifest_path) as manifest:
         replaced = manifest.upsert(entry)
         still_used = {e.file for e in manifest.entries}
         for old in replaced:

@@ -8,6 +8,7 @@ against ~10 dB at 224 px), and the default thresholds are meant for 224 px.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import time
 
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 import deploy.models
-from deploy.errors import ArtifactIntegrityError
+from deploy.errors import ArtifactIntegrityError, OutputFolderError
 from deploy.export import pipeline
 from deploy.export.manifest import MANIFEST_NAME, Manifest, verify_artifact
 from deploy.export.recipes import get_recipe, parse_recipes
@@ -120,3 +121,16 @@ def test_wrong_calibration_fails_validation(tmp_path, monkeypatch):
     manifest = Manifest.load(tmp_path / MANIFEST_NAME)
     assert manifest.valid_entries() == [] and len(manifest.entries) == 1
     assert manifest.path_of(entry).is_file()  # kept for inspection, marked invalid
+
+
+def test_full_disk_is_one_line_and_leaves_no_entry(tmp_path):
+    """The artifact's temp file points at /dev/full: a real ENOSPC from the kernel."""
+    recipe = get_recipe("xnnpack-fp32")
+    temp = tmp_path / f".{MODEL}_{recipe.name}.{os.getpid()}.tmp{recipe.format}"
+    temp.symlink_to("/dev/full")
+    with pytest.raises(OutputFolderError) as info:
+        pipeline.export_many([parse_model_name(MODEL)], [recipe], tmp_path)
+    message = str(info.value)
+    assert "disk is full" in message and "--out" in message and "\n" not in message
+    assert not (tmp_path / MANIFEST_NAME).exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".write-test")] == []
