@@ -232,18 +232,6 @@ def bench_artifacts(
 # -- the manifest -----------------------------------------------------------------------------
 
 
-def _manifest_class() -> Any:
-    """deploy.export.manifest.Manifest (imported late: the export stack is heavy)."""
-    try:
-        from deploy.export.manifest import Manifest
-    except ImportError as exc:
-        raise BenchError(
-            f"cannot import deploy.export.manifest ({exc}); the export pipeline lists the "
-            "artifacts (nox -s export)"
-        ) from None
-    return Manifest
-
-
 def runs_on_bench_runner(entry: Any) -> bool:
     """XNNPACK .pte programs: what bench_runner (built with the XNNPACK delegate only) runs.
 
@@ -260,21 +248,15 @@ def manifest_artifacts(
     recipes: Iterable[str] = (),
 ) -> list[HostArtifact]:
     """Valid ExecuTorch entries of the manifest (optionally filtered) as HostArtifacts."""
-    if not Path(manifest_path).exists():
-        raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
-    manifest = _manifest_class().load(manifest_path)
-    runnable = [e for e in manifest.valid_entries() if runs_on_bench_runner(e)]
-    out = [
-        HostArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry))
-        for entry in options.select(runnable, models, recipes)
-    ]
-    if not out:
-        raise BenchError(
-            f"no valid .pte artifact in {manifest_path} matches "
-            f"models={sorted(set(models)) or 'all'} recipes={sorted(set(recipes)) or 'all'}; "
-            "see `nox -s export`"
-        )
-    return out
+    selected = options.manifest_selection(
+        manifest_path,
+        runs_on_bench_runner,
+        models,
+        recipes,
+        what=".pte artifact",
+        hint="see `nox -s export`",
+    )
+    return [HostArtifact(record, path) for record, path in selected]
 
 
 def unlisted_artifacts(paths: Iterable[Path]) -> list[HostArtifact]:

@@ -479,23 +479,15 @@ def manifest_artifacts(
     manifest_path: Path, models: Iterable[str] = (), recipes: Iterable[str] = ()
 ) -> list[IOSArtifact]:
     """Valid Core ML (.mlpackage) entries of the manifest, optionally filtered."""
-    from deploy.export.manifest import Manifest
-
-    if not Path(manifest_path).exists():
-        raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
-    manifest = Manifest.load(manifest_path)
-    packages = [e for e in manifest.valid_entries() if e.recipe.get("format") in COREML_FORMATS]
-    out = [
-        IOSArtifact(ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry))
-        for entry in options.select(packages, models, recipes)
-    ]
-    if not out:
-        raise BenchError(
-            f"no valid Core ML artifact in {manifest_path} matches models="
-            f"{sorted(set(models)) or 'all'} recipes={sorted(set(recipes)) or 'all'}; "
-            "export some with `nox -s export -- --recipes coreml-fp16,coreml-int8,coreml-w8`"
-        )
-    return out
+    selected = options.manifest_selection(
+        manifest_path,
+        lambda entry: entry.recipe.get("format") in COREML_FORMATS,
+        models,
+        recipes,
+        what="Core ML artifact",
+        hint="export some with `nox -s export -- --recipes coreml-fp16,coreml-int8,coreml-w8`",
+    )
+    return [IOSArtifact(record, path) for record, path in selected]
 
 
 def unlisted_artifact(path: Path) -> IOSArtifact:

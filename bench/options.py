@@ -7,12 +7,13 @@ options; they are defined once here so defaults and help texts cannot drift apar
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.errors import BenchError
 from bench.runner.run import RunnerConfig
-from bench.store import DEFAULT_PATH
+from bench.store import DEFAULT_PATH, ArtifactRecord
 
 DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
 
@@ -31,6 +32,45 @@ def select(entries: Iterable[Any], models: Iterable[str], recipes: Iterable[str]
         if (not wanted_models or entry.model_name in wanted_models)
         and (not wanted_recipes or entry.recipe_name in wanted_recipes)
     ]
+
+
+def manifest_selection(
+    manifest_path: Path,
+    keep: Callable[[Any], bool],
+    models: Iterable[str],
+    recipes: Iterable[str],
+    *,
+    what: str,
+    hint: str,
+) -> list[tuple[ArtifactRecord, Path]]:
+    """(record, file) of the valid manifest entries `keep` accepts that the selection asks for.
+
+    One-line BenchError when the manifest is missing or nothing matches: `what` names the kind
+    of artifact looked for, `hint` how to make one.
+    """
+    if not Path(manifest_path).exists():
+        raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
+    try:  # late: the export stack is heavy
+        from deploy.export.manifest import Manifest
+    except ImportError as exc:
+        raise BenchError(
+            f"cannot import deploy.export.manifest ({exc}); the export pipeline lists the "
+            "artifacts (nox -s export)"
+        ) from None
+    manifest = Manifest.load(manifest_path)
+    kept = [e for e in manifest.valid_entries() if keep(e)]
+    models, recipes = list(models), list(recipes)
+    out = [
+        (ArtifactRecord.from_manifest_entry(entry), manifest.path_of(entry))
+        for entry in select(kept, models, recipes)
+    ]
+    if not out:
+        raise BenchError(
+            f"no valid {what} in {manifest_path} matches "
+            f"models={sorted(set(models)) or 'all'} recipes={sorted(set(recipes)) or 'all'}; "
+            f"{hint}"
+        )
+    return out
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser, recipes_help: str) -> None:

@@ -14,6 +14,7 @@ from bench import host
 from bench.cli import main
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord, Store
+from deploy.export import manifest as manifest_module
 
 FAST = RunnerConfig(warmup=1, iterations=5)
 
@@ -178,7 +179,8 @@ def fake_manifest(tiny_pte, tmp_path, monkeypatch):
         def path_of(self, entry):
             return self.root / entry.file
 
-    monkeypatch.setattr(host, "_manifest_class", lambda: Manifest)
+    # the selection imports the Manifest class when it runs: the fake stands in for it
+    monkeypatch.setattr(manifest_module, "Manifest", Manifest)
     manifest = folder / "manifest.json"
     manifest.write_text("{}")
     return manifest
