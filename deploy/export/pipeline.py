@@ -119,10 +119,16 @@ def check_output_folder(out_dir: Path) -> Path:
             pass
     except OSError as exc:
         raise OutputFolderError(
-            f"cannot write to output folder {out_dir} ({exc.strerror or exc}); "
-            "pass a writable folder with --out"
+            f"cannot write to output folder {out_dir} ({exc.strerror or exc}); {_write_fix(exc)}"
         ) from None
     return out_dir
+
+
+def _write_fix(exc: OSError) -> str:
+    """What to do about an OSError writing into the output folder."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full: free space, or pass --out on another disk"
+    return "pass a writable folder with --out"
 
 
 def prepare_images(folder: Path | None, resolution: int) -> tuple[ImageSet, ImageSet]:
@@ -202,13 +208,9 @@ def _writing(what: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            fix = "the disk is full: free space, or pass --out on another disk"
-        else:
-            fix = "pass a writable folder with --out"
         raise OutputFolderError(
-            f"cannot write {what} ({exc.strerror or exc}); {fix}; artifacts finished before "
-            "are kept"
+            f"cannot write {what} ({exc.strerror or exc}); {_write_fix(exc)}; artifacts "
+            "finished before are kept"
         ) from None
 
 
