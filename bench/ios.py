@@ -205,33 +205,29 @@ def destination(udid: str) -> str:
     return f"platform=iOS,id={udid}"
 
 
-def build_command(package: Path, udid: str, derived_data: Path, team: str | None) -> list[str]:
-    command = [
+def _xcodebuild(action: str, udid: str, derived_data: Path) -> list[str]:
+    """xcodebuild `action` of the harness scheme for one device, in `derived_data`."""
+    return [
         "xcodebuild",
-        "build-for-testing",
+        action,
         "-scheme",
         SCHEME,
         "-destination",
         destination(udid),
         "-derivedDataPath",
         str(derived_data),
-        "-allowProvisioningUpdates",
     ]
+
+
+def build_command(package: Path, udid: str, derived_data: Path, team: str | None) -> list[str]:
+    command = _xcodebuild("build-for-testing", udid, derived_data) + ["-allowProvisioningUpdates"]
     if team:
         command.append(f"DEVELOPMENT_TEAM={team}")
     return command
 
 
 def test_command(package: Path, udid: str, derived_data: Path, result_bundle: Path) -> list[str]:
-    return [
-        "xcodebuild",
-        "test-without-building",
-        "-scheme",
-        SCHEME,
-        "-destination",
-        destination(udid),
-        "-derivedDataPath",
-        str(derived_data),
+    return _xcodebuild("test-without-building", udid, derived_data) + [
         "-resultBundlePath",
         str(result_bundle),
         f"-only-testing:{TEST_ID}",
