@@ -163,58 +163,39 @@ def _chain(*hooks):
     return hook
 
 
+def _first_run_error(start_phone, artifacts, options, store_path, when, fault, on, off) -> str:
+    """Set simulator fault `fault` to `on` when `when` is reported, back to `off` once the run
+    failed; the first artifact's run fails, the next one runs. Returns the failure's reason."""
+    sim = start_phone()
+    hook = _chain(
+        _on(when, lambda: setattr(sim.faults, fault, on)),
+        _on("FAILED", lambda: setattr(sim.faults, fault, off)),
+    )
+    outcomes, _ = _run([sim.serial], artifacts, options, store_path, hook)
+    rows = outcomes[0].rows
+    assert [r.status for r in rows] == ["failed", "ok"]
+    return rows[0].error
+
+
 def test_faults_mid_run_become_failed_runs_and_the_next_artifact_runs(
     start_phone, tiny_artifacts, options, tmp_path
 ):
     store_path = tmp_path / "bench.sqlite"
+
+    def first_error(when, fault, on, off, run_options=options):
+        return _first_run_error(
+            start_phone, tiny_artifacts, run_options, store_path, when, fault, on, off
+        )
+
     # the cable is pulled while the first artifact runs
-    sim = start_phone()
-    faults = sim.faults
-    hook = _chain(
-        _on("running on mask", lambda: setattr(faults, "drop_after_bytes", 1)),
-        _on("FAILED", lambda: setattr(faults, "drop_after_bytes", None)),
-    )
-    outcomes, _ = _run([sim.serial], tiny_artifacts, options, store_path, hook)
-    rows = outcomes[0].rows
-    assert [r.status for r in rows] == ["failed", "ok"]
-    assert "disconnected" in rows[0].error
-
+    assert "disconnected" in first_error("running on mask", "drop_after_bytes", 1, None)
     # the phone stops answering during a run: the run's time-out ends it
-    sim = start_phone()
-    faults = sim.faults
-    hook = _chain(
-        _on("running on mask", lambda: setattr(faults, "hang_after_bytes", 1)),
-        _on("FAILED", lambda: setattr(faults, "hang_after_bytes", None)),
-    )
     quick = dataclasses.replace(options, timeout_s=2.0)
-    outcomes, _ = _run([sim.serial], tiny_artifacts, quick, store_path, hook)
-    rows = outcomes[0].rows
-    assert [r.status for r in rows] == ["failed", "ok"]
-    assert "timed out" in rows[0].error
-
+    assert "timed out" in first_error("running on mask", "hang_after_bytes", 1, None, quick)
     # the disk fills up before the first artifact is pushed
-    sim = start_phone()
-    faults = sim.faults
-    hook = _chain(
-        _on("runner:", lambda: setattr(faults, "disk_full", True)),
-        _on("FAILED", lambda: setattr(faults, "disk_full", False)),
-    )
-    outcomes, _ = _run([sim.serial], tiny_artifacts, options, store_path, hook)
-    rows = outcomes[0].rows
-    assert [r.status for r in rows] == ["failed", "ok"]
-    assert "no space left" in rows[0].error
-
+    assert "no space left" in first_error("runner:", "disk_full", True, False)
     # a storage quota runs out before the first artifact is pushed
-    sim = start_phone()
-    faults = sim.faults
-    hook = _chain(
-        _on("runner:", lambda: setattr(faults, "quota_bytes", 1)),
-        _on("FAILED", lambda: setattr(faults, "quota_bytes", None)),
-    )
-    outcomes, _ = _run([sim.serial], tiny_artifacts, options, store_path, hook)
-    rows = outcomes[0].rows
-    assert [r.status for r in rows] == ["failed", "ok"]
-    assert "no space left" in rows[0].error
+    assert "no space left" in first_error("runner:", "quota_bytes", 1, None)
 
     # a slow, laggy link (Wi-Fi debugging): slower, and nothing fails
     sim = start_phone(faults=Faults(latency_ms=1.0, bandwidth_mb_s=100.0))
