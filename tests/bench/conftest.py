@@ -9,17 +9,21 @@ from pathlib import Path
 import pytest
 
 from bench.runner import build
+from tests.conftest import require_command
 
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
 def host_runner() -> Path:
+    require_command("g++")
     return build.build_host()
 
 
 @pytest.fixture(scope="session")
 def arm64_bundle() -> build.Bundle:
+    require_command("aarch64-linux-gnu-g++")
+    require_command("readelf")
     return build.build_arm64_bundle()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from bench.runner import build
 from bench.runner.run import RunnerConfig, run_bundle_qemu, run_host
+from tests.conftest import require_command
 
 CONFIG = RunnerConfig(warmup=0, iterations=2)
 
@@ -26,6 +27,7 @@ def test_bundle_is_self_contained(arm64_bundle):
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_qemu_output_matches_host(precision, host_runner, arm64_bundle, tiny_pte, tmp_path):
+    require_command("qemu-aarch64-static")
     model = tiny_pte[precision]
     host = run_host(host_runner, model, CONFIG, output_file=tmp_path / "host.bin")
     arm = run_bundle_qemu(arm64_bundle.path, model, CONFIG, output_file=tmp_path / "arm.bin")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,9 +16,7 @@ import pytest
 
 from deploy.devices.keys import ensure_key, public_key_text
 from deploy.devices.simulator import SIMULATOR_MODEL, SimulatedDevice
-
-ADB = shutil.which("adb")
-pytestmark = pytest.mark.skipif(ADB is None, reason="needs Debian's adb (apt-get install adb)")
+from tests.conftest import require_command
 
 Adb = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -32,6 +29,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def adb(tmp_path: Path) -> Iterator[Adb]:
+    adb_path = require_command("adb")
     home = tmp_path / "adb-home"
     home.mkdir()
     env = dict(os.environ, HOME=str(home), ANDROID_ADB_SERVER_PORT=str(_free_port()))
@@ -39,9 +37,13 @@ def adb(tmp_path: Path) -> Iterator[Adb]:
     env.pop("ADB_VENDOR_KEYS", None)
 
     def run(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
-        assert ADB is not None
         return subprocess.run(
-            [ADB, *args], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+            [adb_path, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
 
     yield run

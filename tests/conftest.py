@@ -1,0 +1,52 @@
+"""Suite-wide: the commands the tests need from Debian packages (`.ci/debian-packages.txt`).
+
+`nox -s tests` installs those packages when it runs as root with apt. Where it could not, a test
+that needs a missing command skips (one summary line at the end names the install command); under
+CI=true it fails instead, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+DEBIAN_PACKAGES = Path(__file__).resolve().parents[1] / ".ci" / "debian-packages.txt"
+_MISSING: dict[str, str] = {}  # package -> command, of the tests that skipped here
+
+
+def debian_packages() -> dict[str, str]:
+    """command -> Debian package providing it, as listed in .ci/debian-packages.txt."""
+    packages = {}
+    for line in DEBIAN_PACKAGES.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            packages[words[1]] = words[0]
+    return packages
+
+
+def require_command(command: str) -> str:
+    """The path of `command`; skip (fail under CI=true) when its package is not installed."""
+    package = debian_packages().get(command)
+    if package is None:
+        raise LookupError(f"{command} is not in {DEBIAN_PACKAGES}: add its Debian package there")
+    path = shutil.which(command)
+    if path is not None:
+        return path
+    message = f"needs {command} (Debian package {package})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}: CI must install every package in {DEBIAN_PACKAGES.name}")
+    _MISSING[package] = command
+    pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _MISSING:
+        packages = " ".join(sorted(_MISSING))
+        terminalreporter.write_line(
+            f"tests skipped for missing Debian packages: run `sudo apt-get install {packages}` "
+            "(or `nox -s tests` as root, which installs them)",
+            yellow=True,
+        )
