@@ -10,6 +10,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +23,10 @@ nox.options.sessions = ["tests"]
 ROOT = Path(__file__).resolve().parent
 ML_ENV = ROOT / ".nox" / "ml"
 ML_BIN = ML_ENV / "bin"
+DEBIAN_PACKAGES = ROOT / ".ci" / "debian-packages.txt"
+#: How long nox waits, after Ctrl-C, for a session's command to stop the runners on its devices
+#: and keep its results before terminating it (nox's default, 0.3 s, cut that cleanup short).
+CLEANUP_TIMEOUT_S = 60.0
 
 
 def _env_fingerprint() -> str:
@@ -50,15 +56,53 @@ def _ml(session: nox.Session) -> Path:
 
 
 def _run_py(session: nox.Session, *args: str) -> None:
-    """Run the shared environment's python with the project on the path."""
+    """Run the shared environment's python with the project on the path.
+
+    Ctrl-C reaches that python too; nox then waits CLEANUP_TIMEOUT_S for it to stop its runners,
+    keep its results and exit before terminating it.
+    """
     bin_dir = _ml(session)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    session.run(str(bin_dir / "python"), *args, external=True, env=env)
+    session.run(
+        str(bin_dir / "python"),
+        *args,
+        external=True,
+        env=env,
+        interrupt_timeout=CLEANUP_TIMEOUT_S,
+    )
+
+
+def _missing_debian_packages() -> list[str]:
+    """The packages of .ci/debian-packages.txt whose command is not on PATH."""
+    missing = []
+    for line in DEBIAN_PACKAGES.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and shutil.which(words[1]) is None:
+            missing.append(words[0])
+    return missing
+
+
+def _install_debian_packages(session: nox.Session) -> None:
+    """Install the tests' Debian packages when this is root with apt; else say what to run."""
+    missing = _missing_debian_packages()
+    if not missing:
+        return
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.warn(
+            f"missing Debian packages {' '.join(missing)}: the tests that need them skip; "
+            f"install them with `sudo {' '.join(command[:3])} {' '.join(missing)}`"
+        )
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run(*command, external=True, env=env, stdout=subprocess.DEVNULL)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (posargs go to pytest, e.g. `-- -k zoo -x`)."""
+    """Run the test suite, installing its Debian packages as root (posargs go to pytest)."""
+    _install_debian_packages(session)
     _run_py(session, "-m", "pytest", *session.posargs)
 
 
