@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _write(path: Path, content: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
+        path.write_text(content, encoding="utf-8", newline="")  # as made: CSV rows end in CRLF
     except OSError as exc:
         raise CompareError(f"cannot write {path}: {exc.strerror}; choose another path") from None
 

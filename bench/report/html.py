@@ -2,7 +2,9 @@
 
 One file, no network, no external assets. A tiny inline script records on <body> whether every
 image decoded (`data-images-loaded` / `data-images-broken`), so a headless browser can check
-the page rendered (scripts/check_html_render.py).
+the page rendered (`python -m bench.report.render_check`). Every text goes through
+`html.escape` (names come from devices and files), and the figures draw them as plain text
+(`plots._figure`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """The comparison as Markdown (the same tables as the terminal) and as CSV (one row per
-recipe, model and device, numbers unrounded, the papers' figures as provenance `paper`)."""
+recipe, model and device, numbers unrounded, the papers' figures as provenance `paper`).
+
+Model, file and device names come from devices (`ro.product.model`) and from files: they are
+untrusted. Every text written goes through one helper per format: `md_text` for Markdown (no
+HTML, no links, one table cell), `csv_cell` for CSV (no formulas in a spreadsheet).
+"""
 
 from __future__ import annotations
 
@@ -10,36 +15,69 @@ from bench import paper
 from bench.compare import Comparison
 from bench.report import Grid, all_grids, excluded_notes
 
+# One pass (translate), so the added backslashes are not escaped again. `\`: a name's own
+# backslashes stay literal; `&<>`: no raw HTML (`<script>`, `<img onerror>`) and no autolink;
+# `|`: no extra table column; brackets and backticks: no link, image (a remote fetch) or code
+# span made of a name.
+_MD_ESCAPES = str.maketrans(
+    {
+        "\\": "\\\\",
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "|": "\\|",
+        "[": "\\[",
+        "]": "\\]",
+        "`": "\\`",
+    }
+)
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+
+def md_text(text: str) -> str:
+    """`text` as literal Markdown inside one table cell or list line: line breaks (LF, CR, CRLF
+    and the other Unicode ones) become spaces, markup characters are escaped."""
+    return " ".join(text.splitlines()).translate(_MD_ESCAPES)
 
 
 def markdown_grid(grid: Grid) -> str:
-    lines = [f"### {_md_cell(grid.title)}", ""]
-    lines.append("| " + " | ".join(_md_cell(h) for h in grid.headers) + " |")
+    lines = [f"### {md_text(grid.title)}", ""]
+    lines.append("| " + " | ".join(md_text(h) for h in grid.headers) + " |")
     aligns = ["---" if i < 3 else "---:" for i in range(len(grid.headers))]
     lines.append("| " + " | ".join(aligns) + " |")
     for i, row in enumerate(grid.rows):
-        cells = [_md_cell(c) for c in row]
+        cells = [md_text(c) for c in row]
         if grid.statuses and grid.statuses[i] == "regression":
             cells = [f"**{c}**" if c else c for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     if grid.notes:
         lines.append("")
-        lines += [f"- {_md_cell(note.strip())}" for note in grid.notes]
+        lines += [f"- {md_text(note.strip())}" for note in grid.notes]
     return "\n".join(lines) + "\n"
 
 
 def markdown(comparison: Comparison) -> str:
     parts = ["# Latency comparison", ""]
     if comparison.store:
-        parts.append(f"Store: `{comparison.store}`\n")
+        parts.append(f"Store: {md_text(comparison.store)}\n")
     if comparison.gate is not None:
-        parts.append(f"**{comparison.gate.summary()}**\n")
+        parts.append(f"**{md_text(comparison.gate.summary())}**\n")
     parts += [markdown_grid(grid) for grid in all_grids(comparison)]
-    parts += [f"Note: {note}\n" for note in excluded_notes(comparison)]
+    parts += [f"Note: {md_text(note)}\n" for note in excluded_notes(comparison)]
     return "\n".join(parts)
+
+
+# OWASP CSV injection: a spreadsheet reads a cell starting with one of these as a formula.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell: None is empty; text starting like a formula gets a leading `'` (what spreadsheets
+    take as "this is text"); numbers, negative ones included, are written as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 CSV_COLUMNS = (
@@ -130,8 +168,11 @@ def csv_rows(comparison: Comparison) -> list[dict[str, object]]:
 
 def to_csv(comparison: Comparison) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # CRLF (RFC 4180): the csv module quotes a cell holding a character of the line terminator,
+    # and a spreadsheet ends a row at a bare CR too; with "\n" alone, a CR inside a name would
+    # start a new row whose first cell (after the CR) escapes csv_cell.
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in csv_rows(comparison):
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()

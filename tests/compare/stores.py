@@ -56,6 +56,7 @@ def add_run(
     threads: int = 1,
     started_at: str = "2025-01-01T00:00:00",
     label: str = "",
+    madds: int | None = None,
 ) -> int:
     device_id, provenance, name, mask = device
     store.upsert_device(
@@ -72,7 +73,7 @@ def add_run(
             backend="xnnpack",
             resolution=224,
             input_shape=(1, 3, 224, 224),
-            madds=MADDS[model],
+            madds=MADDS[model] if madds is None else madds,
             weights_source="random",
         )
     )

@@ -19,8 +19,9 @@ from bench.compare import Selection, build_comparison, measurements_from_store
 from bench.errors import StoreError
 from bench.report import html as html_report
 from bench.report import plots
-from bench.report.render_check import check_render, find_chromium
+from bench.report.render_check import check_render
 from tests.compare.stores import FP32, INT8, V2, V3L, V3S
+from tests.conftest import require_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -293,18 +294,15 @@ def test_every_figure_names_device_runner_and_recipe(stores, monkeypatch):
     assert "paper Pixel 1 (fp32, TF-Lite)" in labels
 
 
-@pytest.mark.skipif(
-    find_chromium() is None, reason="chromium not installed (apt-get install chromium)"
-)
 def test_html_renders_in_chromium(reports, tmp_path):
+    require_command("chromium")
     result = check_render(reports["html"], tmp_path / "shot.png")
     assert result.ok, result.describe()
     assert result.images == result.images_loaded == 5
 
 
 def test_html_render_check_catches_a_broken_page(stores, tmp_path):
-    if find_chromium() is None:
-        pytest.skip("chromium not installed")
+    require_command("chromium")
     result = build_comparison(
         measurements_from_store(stores["candidate"]), Selection.parse(models=V2)
     )
