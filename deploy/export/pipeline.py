@@ -268,10 +268,10 @@ def _export_one(
     toolchain = toolchain_versions()
     key = cache_key(spec, recipe, calibration_dir, thresholds.as_dict(), toolchain)
     manifest_path = out / MANIFEST_NAME
-    if not force:
-        cached = find_cached(Manifest.load(manifest_path), key)
-        if cached is not None:
-            return ExportOutcome(spec, recipe, cached, cached=True)
+    manifest = Manifest.load(manifest_path)  # even with --force: a bad manifest stops us early
+    cached = None if force else find_cached(manifest, key)
+    if cached is not None:
+        return ExportOutcome(spec, recipe, cached, cached=True)
     check_output_folder(out)
 
     timings: dict[str, float] = {}
@@ -365,13 +365,10 @@ def _export_one(
         cache_key=key,
         timings={k: round(v, 3) for k, v in timings.items()},
     )
-    # Locked: entries another export wrote meanwhile are kept.
+    # Locked: entries another export wrote meanwhile are kept. The replaced entries' files are
+    # deleted by the manifest, which never deletes outside its folder.
     with _writing(manifest_path), Manifest.locked(manifest_path) as manifest:
-        replaced = manifest.upsert(entry)
-        still_used = {e.file for e in manifest.entries}
-        for old in replaced:
-            if old.file not in still_used:
-                _remove(out / old.file)
+        manifest.remove_unused_files(manifest.upsert(entry))
     return ExportOutcome(spec, recipe, entry, cached=False)
 
 
@@ -405,13 +402,15 @@ def _validate(
 
 
 def _replace(source: Path, target: Path) -> None:
-    if target.is_dir():
+    """Move `source` to `target`; a symbolic link at `target` is replaced, never followed."""
+    if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)
     os.replace(source, target)
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    """Delete a file or folder; a symbolic link is deleted itself, never followed."""
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)

@@ -90,7 +90,13 @@ def load_checkpoint(model: nn.Module, path: Path) -> WeightsInfo:
                 state = state[key]
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds no state dict; save model.state_dict()")
-    model.load_state_dict(_strict_check(model, state, path), strict=True)
+    try:
+        model.load_state_dict(_strict_check(model, state, path), strict=True)
+    except RuntimeError as exc:  # a case _strict_check does not foresee: still one line
+        raise CheckpointError(
+            f"checkpoint {path} does not load ({' '.join(str(exc).split())[:200]}); "
+            "pass a torchvision-format state dict"
+        ) from None
     model.eval()
     return WeightsInfo("checkpoint", str(path), hashlib.sha256(path.read_bytes()).hexdigest())
 
@@ -98,6 +104,12 @@ def load_checkpoint(model: nn.Module, path: Path) -> WeightsInfo:
 def _strict_check(model: nn.Module, state: dict, path: Path) -> dict:
     """The state dict itself, or a CheckpointError saying how it differs from the model."""
     expected = model.state_dict()
+    key = next((k for k in expected if k in state and not _is_plain_tensor(state[k])), None)
+    if key is not None:
+        raise CheckpointError(
+            f"checkpoint {path}: key {key!r} holds {_kind(state[key])}, not a dense real tensor "
+            "with data; pass a torchvision-format state dict (torch.save(model.state_dict(), path))"
+        )
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [
@@ -113,6 +125,23 @@ def _strict_check(model: nn.Module, state: dict, path: Path) -> dict:
             "check the model name's family and width"
         )
     return state
+
+
+def _is_plain_tensor(value: object) -> bool:
+    """A tensor `load_state_dict` can copy into a parameter: dense, real, with data."""
+    return (
+        isinstance(value, torch.Tensor)
+        and value.layout == torch.strided
+        and not value.is_meta
+        and not value.is_complex()
+    )
+
+
+def _kind(value: object) -> str:
+    """What a state dict value is, for a message."""
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor (layout {value.layout}, device {value.device})"
+    return f"a value of type {type(value).__name__}"
 
 
 def load_imagenet(model: nn.Module, family: str, width: float) -> WeightsInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -190,3 +191,100 @@ def test_locked_update_saves_nothing_when_the_block_raises(tmp_path):
         manifest.upsert(make_entry(tmp_path))
         raise RuntimeError("interrupted")
     assert not path.exists()
+
+
+def _write_document(tmp_path, change):
+    """manifest.json holding one good entry, after `change(document)`; its path."""
+    document = {"schema_version": 1, "artifacts": [make_entry(tmp_path).to_dict()]}
+    change(document)
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _entry(document):
+    return document["artifacts"][0]
+
+
+WRONG_DOCUMENTS = {
+    "artifacts-of-ints": (
+        lambda d: d.update(artifacts=[1, 2]),
+        "artifacts[0] must be an object, got 1",
+    ),
+    "recipe-an-int": (
+        lambda d: _entry(d).update(recipe=3),
+        "artifacts[0].recipe must be an object, got 3",
+    ),
+    "missing-field": (lambda d: _entry(d).pop("file"), "artifacts[0] lacks file"),
+    "valid-a-string": (
+        lambda d: _entry(d).update(valid="yes"),
+        'artifacts[0].valid must be true or false, got "yes"',
+    ),
+    "shape-of-strings": (
+        lambda d: _entry(d).update(input_shape=["a"]),
+        "artifacts[0].input_shape[0] must be an integer",
+    ),
+    "toolchain-value": (
+        lambda d: _entry(d)["toolchain"].update(torch=2),
+        "artifacts[0].toolchain.torch must be a string, got 2",
+    ),
+    "calibration-an-int": (
+        lambda d: _entry(d).update(calibration=5),
+        "artifacts[0].calibration must be an object or null, got 5",
+    ),
+    "model-without-name": (
+        lambda d: _entry(d)["model"].pop("name"),
+        "artifacts[0].model lacks name",
+    ),
+    "sha256-not-hex": (
+        lambda d: _entry(d).update(sha256="../x"),
+        'artifacts[0].sha256 "../x" must be 64 lowercase hex digits',
+    ),
+    "no-artifacts": (lambda d: d.pop("artifacts"), "artifacts must be a list, got null"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_DOCUMENTS))
+def test_wrong_types_are_one_line_naming_file_and_field(tmp_path, case):
+    change, expected = WRONG_DOCUMENTS[case]
+    path = _write_document(tmp_path, change)
+    with pytest.raises(ManifestError) as excinfo:
+        Manifest.load(path)
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}: ") and expected in message, message
+    assert "\n" not in message and "re-export" in message
+
+
+@pytest.mark.parametrize("top_level", [[], 3, "text", None])
+def test_a_top_level_that_is_no_object_is_one_line(tmp_path, top_level):
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(top_level))
+    with pytest.raises(ManifestError) as excinfo:
+        Manifest.load(path)
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}: the top level must be an object"), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(ManifestEntry)])
+def test_every_field_is_type_checked_on_load(tmp_path, name):
+    """[[]] is the wrong kind for every field: each is refused by name, none slips through."""
+    path = _write_document(tmp_path, lambda d: _entry(d).update({name: [[]]}))
+    with pytest.raises(ManifestError, match=rf"artifacts\[0\]\.{name}\b"):
+        Manifest.load(path)
+
+
+def test_integers_are_numbers_and_unknown_fields_are_ignored(tmp_path):
+    path = _write_document(tmp_path, lambda d: _entry(d).update(export_s=3, later_field=[1]))
+    assert Manifest.load(path).entries[0].export_s == 3
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_the_manifest_file_mode_honours_the_umask(tmp_path, umask, mode):
+    path = tmp_path / "manifest.json"
+    previous = os.umask(umask)
+    try:
+        Manifest(path, [make_entry(tmp_path)]).save()
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode

@@ -75,6 +75,27 @@ def test_missing_and_corrupt_checkpoints_are_one_line_errors(tmp_path):
     assert "\n" not in str(excinfo.value)
 
 
+@pytest.mark.parametrize(
+    ("bad", "kind"),
+    [
+        (3, "a value of type int"),
+        (torch.empty(32, 3, 3, 3, device="meta"), "device meta"),
+    ],
+    ids=["int", "meta-tensor"],
+)
+def test_a_value_that_is_no_usable_tensor_is_one_line_naming_file_and_key(tmp_path, bad, kind):
+    state = torchvision_like_state("mobilenet_v2")
+    key = "features.0.0.weight"
+    state[key] = bad
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as excinfo:
+        build_model(parse_model_name("mobilenet_v2_1.0_64", weights=str(path)))
+    message = str(excinfo.value)
+    assert str(path) in message and repr(key) in message and kind in message, message
+    assert "\n" not in message
+
+
 def test_imagenet_weights_come_from_the_hub_cache_and_are_never_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     spec = parse_model_name("mobilenet_v3_small_1.0_64", weights="imagenet")
