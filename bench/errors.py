@@ -25,6 +25,10 @@ class StoreError(BenchError):
     """The results store cannot be opened, migrated or written."""
 
 
+class StoreLockedError(StoreError):
+    """Another process held the results store's write lock for longer than we wait for it."""
+
+
 class CompareError(BenchError):
     """A comparison cannot be made: unknown device, empty selection, bad threshold."""
 

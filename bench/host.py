@@ -145,6 +145,7 @@ class HostRow:
     first_ms: float | None = None
     error: str = ""
     paper_ms: dict[str, float] = field(default_factory=dict)
+    not_stored: str = ""  # the store stayed locked: why, where the run is kept, the fix
 
 
 def _paper(model: str, precision: str) -> dict[str, float]:
@@ -167,7 +168,8 @@ def bench_artifacts(
     """Benchmark each artifact on this host; store every run (ok or failed); return rows.
 
     A missing or tampered .pte, a runner crash, a hang or a bad result becomes a failed-run row
-    with a one-line error, and the next artifact still runs."""
+    with a one-line error, and the next artifact still runs. A run that a locked store does not
+    take keeps its row, with `not_stored` saying so (see Store.save_run)."""
     core = default_core() if core is None else core
     runner = runner or build.build_host()
     device = host_device()
@@ -201,13 +203,13 @@ def bench_artifacts(
                 started_at=started,
                 host={**facts, "loadavg_after": list(os.getloadavg())},
             )
-            row.run_id = store.record_run(run, result.samples_ms, result.warmup_ms)
             row.status = "ok"
             row.summary = stats.summarize(result.samples_ms)
             row.load_ms, row.first_ms = result.load_ms, result.first_inference_ms
+            row.run_id, row.not_stored = store.save_run(run, result.samples_ms, result.warmup_ms)
         except (ArtifactError, RunnerError, ResultSchemaError) as exc:
             row.error = str(exc)
-            row.run_id = store.record_run(
+            row.run_id, row.not_stored = store.save_run(
                 RunRecord(
                     device.id,
                     rec.sha256,
@@ -295,8 +297,10 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
     table.add_column("note", no_wrap=True)
     for row in rows:
         pixels = [f"{row.paper_ms[d]:g}" if d in row.paper_ms else "-" for d in paper.DEVICES]
+        notes = ["NOT STORED"] if row.not_stored else []
         if row.summary is None:
-            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", "", *pixels, row.error)
+            why = "; ".join([*notes, row.error])
+            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", "", *pixels, why)
             continue
         s = row.summary
         table.add_row(
@@ -309,7 +313,7 @@ def render(rows: Sequence[HostRow], facts: dict[str, Any], config: RunnerConfig,
             str(s.n),
             f"{row.load_ms:.1f}" if row.load_ms is not None else "",
             *pixels,
-            "unstable" if s.warnings else "",
+            "; ".join([*notes, *(["unstable"] if s.warnings else [])]),
         )
     console.print(table)
     console.print(
@@ -369,14 +373,17 @@ def run(args: argparse.Namespace) -> int:
 
     def report(row: HostRow) -> None:  # plain prints: one line each, never wrapped
         if row.status == "ok" and row.summary is not None:
+            where = f"run {row.run_id}" if row.run_id is not None else "NOT STORED"
             print(
                 f"{row.model} {row.recipe}: median {row.summary.median:.2f} ms "
-                f"(n={row.summary.n}, run {row.run_id})",
+                f"(n={row.summary.n}, {where})",
                 file=sys.stderr,
                 flush=True,
             )
         else:
             print(f"error: {row.model} {row.recipe}: {row.error}", file=sys.stderr, flush=True)
+        if row.not_stored:
+            print(f"error: {row.model} {row.recipe}: {row.not_stored}", file=sys.stderr, flush=True)
 
     with Store.open(args.store) as store:
         rows = bench_artifacts(
@@ -389,5 +396,7 @@ def run(args: argparse.Namespace) -> int:
             report=report,
         )
     render(rows, host_facts(core), config, console)
-    console.print(f"stored in {args.store}")
-    return 0 if all(r.status == "ok" for r in rows) else 2
+    unstored = sum(1 for r in rows if r.not_stored)
+    locked = f", except {unstored} run(s): NOT STORED (see the errors above)" if unstored else ""
+    console.print(f"stored in {args.store}{locked}")
+    return 0 if all(r.status == "ok" and not r.not_stored for r in rows) else 2

@@ -442,8 +442,10 @@ def store_results(
     artifact: ArtifactRecord,
     provenance: str,
     started_at: str,
-) -> list[int]:
-    """Upsert the device and the artifact, then record each result as one run."""
+) -> list[int | None]:
+    """Upsert the device and the artifact, then record each result as one run.
+
+    A run the store could not take (locked) has the id None and a line in store.not_stored."""
     store.upsert_device(device)
     store.upsert_artifact(artifact)
     ids = []
@@ -456,7 +458,7 @@ def store_results(
             config_key=config_key(units, result.warmup, _seed_of(result)),
             started_at=started_at,
         )
-        ids.append(store.record_run(run, result.samples_ms, result.warmup_ms))
+        ids.append(store.save_run(run, result.samples_ms, result.warmup_ms).run_id)
     return ids
 
 
@@ -538,7 +540,7 @@ def run(args: argparse.Namespace) -> int:
             listing = workdir / "devices.json"
             _run(subprocess.run, list_devices_command(listing), cwd=workdir, env={}, timeout=120)
             device = choose_device(parse_devices(listing.read_text()), args.device)
-        failed = 0
+        failed = reported = 0
         with Store.open(args.store) as store:
             for artifact in artifacts:
                 started = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -571,7 +573,7 @@ def run(args: argparse.Namespace) -> int:
                     failed += 1
                     print(f"error: {label}: {exc}", file=sys.stderr)
                     continue
-                store_results(
+                ids = store_results(
                     store,
                     results,
                     device=record,
@@ -579,12 +581,19 @@ def run(args: argparse.Namespace) -> int:
                     provenance=provenance,
                     started_at=started,
                 )
-                for result in results:
+                for result, run_id in zip(results, ids, strict=True):
                     samples = sorted(result.samples_ms)
                     print(
                         f"{label} {result.config.get('compute_units')}: median "
                         f"{samples[len(samples) // 2]:.2f} ms (n={len(samples)}, load "
                         f"{result.load_ms:.1f} ms) on {record.name} [{provenance}]"
+                        + ("" if run_id is not None else " NOT STORED")
                     )
-    print(f"stored in {args.store}")
-    return 2 if failed else 0
+                for line in store.not_stored[reported:]:
+                    print(f"error: {label}: {line}", file=sys.stderr)
+                reported = len(store.not_stored)
+    if reported:
+        print(f"stored in {args.store}, except {reported} run(s): NOT STORED (see the errors)")
+    else:
+        print(f"stored in {args.store}")
+    return 2 if failed or reported else 0

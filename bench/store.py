@@ -21,24 +21,44 @@ latency. A simulator run (the ADB simulator) has samples but latencies_valid = 0
 
 Writes are transactional per run: `record_run` inserts the run row and all its samples in one
 transaction, so a crash, SIGKILL or Ctrl-C leaves either the whole run or nothing.
+
+Another process may hold the store's write lock (a second bench, a `sqlite3` shell in a
+transaction). Every write waits for it, for at most `lock_timeout_s` (LOCK_TIMEOUT_S, 30 s) in
+all: SQLite's busy timeout within each attempt, our own exponential back-off between attempts
+(`Store._execute_waiting`, the one place that waits). Past that, a write raises
+StoreLockedError. The measuring loops store runs with `save_run`, which never loses a finished
+measurement to a lock: the run is kept in `<store>.unstored/<id>.json`, the loop prints its
+result, says in one line that it was not stored, goes on and exits non-zero; once the other
+process is done, `python -m bench.store import-unstored <store>` stores the kept runs. A device
+or artifact upsert that meets such a lock is written with the next run instead (a device or
+artifact row is only needed by its runs).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import shutil
 import sqlite3
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from bench.errors import StoreError
+from bench.errors import StoreError, StoreLockedError
 from bench.results import RunnerResult
 
 DEFAULT_PATH = Path("results") / "bench.sqlite"
+# How long one write waits, in all, for another process's write transaction to end.
+LOCK_TIMEOUT_S = 30.0
+BUSY_SLICE_S = 1.0  # SQLite's busy timeout within one attempt
+FIRST_BACKOFF_S = 0.05  # pause after the first failed attempt, doubled after each one
+MAX_BACKOFF_S = 2.0
 PROVENANCES = ("phone", "host", "simulator", "emulated", "peer")
 # Provenances whose timings are real measurements of a real CPU.
 TIMED_PROVENANCES = ("phone", "host", "peer")
@@ -121,6 +141,28 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock we need."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def unstored_folder(path: str | Path) -> Path:
+    """Where `Store.save_run` keeps the runs a locked store could not take."""
+    path = Path(path)
+    return path.with_name(path.name + ".unstored")
+
+
+class Saved(NamedTuple):
+    """What `Store.save_run` did with a run: `run_id, not_stored = store.save_run(...)`."""
+
+    run_id: int | None  # None: not stored
+    not_stored: str = ""  # then: one line saying why, where the run was kept, and the fix
 
 
 @dataclass(frozen=True)
@@ -303,19 +345,34 @@ FROM runs r JOIN devices d ON d.id = r.device_id JOIN artifacts a ON a.sha256 = 
 class Store:
     """Open with `Store.open(path)`; every write method is one transaction."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path):
+    def __init__(self, db: sqlite3.Connection, path: Path, lock_timeout_s: float | None = None):
         self._db = db
         self.path = path
+        self.lock_timeout_s = LOCK_TIMEOUT_S if lock_timeout_s is None else lock_timeout_s
+        # every device and artifact upserted through this connection, for kept runs
+        self._known: dict[str, DeviceRecord | ArtifactRecord] = {}
+        # upserts that met a lock: written in the transaction of the next run
+        self._pending: dict[str, DeviceRecord | ArtifactRecord] = {}
+        self.not_stored: list[str] = []  # one line per run `save_run` could not store
 
     # -- opening and migrating ----------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path = DEFAULT_PATH, *, _target_version: int | None = None) -> Store:
+    def open(
+        cls,
+        path: str | Path = DEFAULT_PATH,
+        *,
+        lock_timeout_s: float | None = None,
+        _target_version: int | None = None,
+    ) -> Store:
+        """Open (creating and migrating as needed); writes wait for a lock up to lock_timeout_s
+        (default LOCK_TIMEOUT_S)."""
         path = Path(path)
         target = SCHEMA_VERSION if _target_version is None else _target_version
+        wait = LOCK_TIMEOUT_S if lock_timeout_s is None else lock_timeout_s
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db = sqlite3.connect(path, isolation_level=None, timeout=wait)
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
@@ -330,7 +387,7 @@ class Store:
                 f"results store {path} has schema version {version}, newer than this bench "
                 f"({SCHEMA_VERSION}); update mobilenet-deploy"
             )
-        store = cls(db, path)
+        store = cls(db, path, wait)
         if version < target:
             if version > 0:
                 store._backup(version)
@@ -373,8 +430,12 @@ class Store:
         text = str(exc)
         if "full" in text:  # SQLITE_FULL: "database or disk is full"
             fix = "the disk is full: free space, or pass --store PATH on another disk"
-        elif "locked" in text or "busy" in text:
-            fix = "another process holds the store: wait for it, or pass --store PATH"
+        elif _is_locked(exc):
+            return StoreLockedError(
+                f"cannot write results store {self.path}: locked by another process for more "
+                f"than {self.lock_timeout_s:g} s ({text}); rerun when that process is done, or "
+                "pass --store PATH (runs stored before are kept)"
+            )
         elif "readonly" in text or "read-only" in text:
             fix = "the file is read-only: pass --store with a writable path"
         else:
@@ -383,11 +444,36 @@ class Store:
             f"cannot write results store {self.path}: {text}; {fix} (runs stored before are kept)"
         )
 
+    def _execute_waiting(self, sql: str) -> None:
+        """Execute BEGIN IMMEDIATE or COMMIT, waiting for another process's write lock.
+
+        The one place that waits for a lock: SQLite's busy timeout within each attempt (at
+        most BUSY_SLICE_S), exponential back-off between attempts, lock_timeout_s in all; then
+        the last sqlite3.OperationalError ("database is locked") is raised."""
+        deadline = time.monotonic() + self.lock_timeout_s
+        pause = FIRST_BACKOFF_S
+        try:
+            while True:
+                slice_s = max(0.0, min(BUSY_SLICE_S, deadline - time.monotonic()))
+                self._db.execute(f"PRAGMA busy_timeout = {int(slice_s * 1000)}")
+                try:
+                    self._db.execute(sql)
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_locked(exc) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+                pause = min(2 * pause, MAX_BACKOFF_S)
+        finally:  # reads keep the full wait
+            self._db.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout_s * 1000)}")
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT; any exception (KeyboardInterrupt too) rolls back."""
+        """BEGIN IMMEDIATE ... COMMIT; any exception (KeyboardInterrupt too) rolls back.
+
+        A lock held past lock_timeout_s raises StoreLockedError (see `_write_error`)."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._execute_waiting("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise self._write_error(exc) from None
         try:
@@ -397,50 +483,43 @@ class Store:
                 self._db.execute("ROLLBACK")
             raise
         try:
-            self._db.execute("COMMIT")
+            self._execute_waiting("COMMIT")  # busy only in rollback-journal mode; retryable
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             raise self._write_error(exc) from None
 
-    def _write(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> None:
-        try:
-            with self._transaction():
-                self._db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise self._write_error(exc) from None
-
     # -- writing ------------------------------------------------------------------------------
 
-    def upsert_device(self, device: DeviceRecord) -> None:
-        if device.kind not in DEVICE_KINDS:
-            raise StoreError(f"device kind {device.kind!r} is not one of {DEVICE_KINDS}")
+    def _put(self, record: DeviceRecord | ArtifactRecord) -> None:
+        """The upsert statement of a device or an artifact, inside the caller's transaction."""
         now = _now()
-        self._write(
-            """INSERT INTO devices (id, kind, name, model, soc, abi, os, metadata_json,
-                                    first_seen, last_seen)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name,
-                   model = excluded.model, soc = excluded.soc, abi = excluded.abi,
-                   os = excluded.os, metadata_json = excluded.metadata_json,
-                   last_seen = excluded.last_seen""",
-            (
-                device.id,
-                device.kind,
-                device.name,
-                device.model,
-                device.soc,
-                device.abi,
-                device.os,
-                json.dumps(device.metadata, sort_keys=True, default=str),
-                now,
-                now,
-            ),
-        )
-
-    def upsert_artifact(self, artifact: ArtifactRecord) -> None:
-        a = artifact
-        self._write(
+        if isinstance(record, DeviceRecord):
+            d = record
+            self._db.execute(
+                """INSERT INTO devices (id, kind, name, model, soc, abi, os, metadata_json,
+                                        first_seen, last_seen)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name,
+                       model = excluded.model, soc = excluded.soc, abi = excluded.abi,
+                       os = excluded.os, metadata_json = excluded.metadata_json,
+                       last_seen = excluded.last_seen""",
+                (
+                    d.id,
+                    d.kind,
+                    d.name,
+                    d.model,
+                    d.soc,
+                    d.abi,
+                    d.os,
+                    json.dumps(d.metadata, sort_keys=True, default=str),
+                    now,
+                    now,
+                ),
+            )
+            return
+        a = record
+        self._db.execute(
             """INSERT INTO artifacts (sha256, model, recipe, precision, backend, format, family,
                    width, resolution, input_shape, params, madds, weights_source,
                    weights_sha256, file, size_bytes, manifest_json, added_at)
@@ -472,9 +551,32 @@ class Store:
                 a.file,
                 a.size_bytes,
                 json.dumps(a.manifest, sort_keys=True, default=str),
-                _now(),
+                now,
             ),
         )
+
+    def _upsert(self, key: str, record: DeviceRecord | ArtifactRecord) -> None:
+        """Write a device or an artifact now; if the store stays locked, with the next run."""
+        self._known[key] = record
+        if self._pending:  # locked a moment ago: do not wait again, it goes with the next run
+            self._pending[key] = record
+            return
+        try:
+            try:
+                with self._transaction():
+                    self._put(record)
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from None
+        except StoreLockedError:
+            self._pending[key] = record
+
+    def upsert_device(self, device: DeviceRecord) -> None:
+        if device.kind not in DEVICE_KINDS:
+            raise StoreError(f"device kind {device.kind!r} is not one of {DEVICE_KINDS}")
+        self._upsert(f"device:{device.id}", device)
+
+    def upsert_artifact(self, artifact: ArtifactRecord) -> None:
+        self._upsert(f"artifact:{artifact.sha256}", artifact)
 
     def record_run(
         self,
@@ -485,7 +587,18 @@ class Store:
         """Insert the run and its samples in ONE transaction; return the run id.
 
         Emulated runs are stored without timings (see the module docstring); a failed run
-        carries no samples."""
+        carries no samples. A lock held past lock_timeout_s raises StoreLockedError: the
+        measuring loops call `save_run` instead."""
+        return self._record(run, samples_ms, warmup_ms)
+
+    def _record(
+        self,
+        run: RunRecord,
+        samples_ms: Iterable[float],
+        warmup_ms: Iterable[float],
+        records: Iterable[DeviceRecord | ArtifactRecord] = (),
+    ) -> int:
+        """record_run, writing pending upserts and `records` in the same transaction."""
         if run.provenance not in PROVENANCES:
             raise StoreError(f"provenance {run.provenance!r} is not one of {PROVENANCES}")
         if run.status not in STATUSES:
@@ -501,6 +614,8 @@ class Store:
         valid = run.provenance in TIMED_PROVENANCES and run.status == "ok"
         try:
             with self._transaction():
+                for record in [*self._pending.values(), *records]:
+                    self._put(record)
                 cur = self._db.execute(
                     """INSERT INTO runs (device_id, artifact_sha256, provenance, status, error,
                            runner_name, runner_version, executorch_version, threads, core_mask,
@@ -551,7 +666,85 @@ class Store:
             ) from None
         except sqlite3.Error as exc:
             raise self._write_error(exc) from None
+        self._pending.clear()
         return run_id
+
+    def save_run(
+        self,
+        run: RunRecord,
+        samples_ms: Iterable[float] = (),
+        warmup_ms: Iterable[float] = (),
+    ) -> Saved:
+        """`record_run` for the measuring loops: a locked store does not lose a finished run.
+
+        If another process holds the store past lock_timeout_s, the run (with its device and
+        artifact) is kept in `<store>.unstored/<id>.json` for `import_unstored`, and the one
+        line of Saved.not_stored (also appended to `self.not_stored`) says so: the caller
+        still prints the result, goes on with its other runs and exits non-zero. Any other
+        StoreError is raised as by `record_run`."""
+        samples, warmup = [float(v) for v in samples_ms], [float(v) for v in warmup_ms]
+        try:
+            return Saved(self.record_run(run, samples, warmup))
+        except StoreLockedError:
+            pass
+        cause = f"locked by another process for more than {self.lock_timeout_s:g} s"
+        device = self._known.get(f"device:{run.device_id}")
+        artifact = self._known.get(f"artifact:{run.artifact_sha256}")
+        document = {
+            "kept_because": f"results store {self.path} {cause}",
+            "device": asdict(device) if device else None,
+            "artifact": asdict(artifact) if artifact else None,
+            "run": asdict(run),
+            "samples_ms": samples,
+            "warmup_ms": warmup,
+        }
+        folder = unstored_folder(self.path)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")  # sorts as saved
+        file = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.json"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = file.with_suffix(".part")
+            partial.write_text(json.dumps(document, indent=1, sort_keys=True, default=str))
+            os.replace(partial, file)
+        except OSError as exc:
+            line = (
+                f"NOT STORED in {self.path}: {cause}, and the run could not be kept ({exc}); "
+                "measure it again when that process is done"
+            )
+        else:
+            line = (
+                f"NOT STORED in {self.path}: {cause}; the run is kept in {file}: when that "
+                f"process is done, `python -m bench.store import-unstored {self.path}` stores it"
+            )
+        self.not_stored.append(line)
+        return Saved(None, line)
+
+    def import_unstored(self) -> list[int]:
+        """Store the runs `save_run` kept in `<store>.unstored/`, in the order they were kept,
+        each file removed once stored; return their new run ids."""
+        folder = unstored_folder(self.path)
+        ids = []
+        for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                kept = json.loads(file.read_text())
+                records: list[DeviceRecord | ArtifactRecord] = []
+                if kept.get("device"):
+                    records.append(DeviceRecord(**kept["device"]))
+                if kept.get("artifact"):
+                    artifact = dict(kept["artifact"])
+                    artifact["input_shape"] = tuple(artifact.get("input_shape") or ())
+                    records.append(ArtifactRecord(**artifact))
+                run = RunRecord(**kept["run"])
+                samples, warmup = list(kept["samples_ms"]), list(kept["warmup_ms"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise StoreError(
+                    f"{file} is not a run kept by bench ({exc}); move it out of {folder}"
+                ) from None
+            ids.append(self._record(run, samples, warmup, records))
+            file.unlink()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        return ids
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -626,3 +819,36 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# -- `python -m bench.store import-unstored [STORE]` ------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "store", nargs="?", type=Path, default=DEFAULT_PATH, help="default: %(default)s"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    with Store.open(args.store) as store:
+        ids = store.import_unstored()
+    listed = f": run(s) {', '.join(str(i) for i in ids)}" if ids else ""
+    print(f"stored {len(ids)} kept run(s) from {unstored_folder(args.store)}{listed}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from deploy.cli import run_cli
+
+    commands = {
+        "import-unstored": (
+            "bench.store",
+            "store the runs kept in <store>.unstored/ while the store was locked",
+        )
+    }
+    return run_cli("python -m bench.store", commands, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -131,6 +131,7 @@ class DeviceOutcome:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    not_stored: list[str] = field(default_factory=list)  # runs a locked store did not take
 
     @property
     def failed(self) -> bool:
@@ -221,6 +222,11 @@ class DeviceWorker:
     def run(self) -> None:
         try:
             self._run()
+            if self.outcome.not_stored and self.outcome.error is None:
+                self.outcome.error = (
+                    f"{len(self.outcome.not_stored)} run(s) measured but NOT STORED in "
+                    f"{self.store_path} (locked by another process): see the errors above"
+                )
         except (DeviceError, BenchError) as exc:
             if self.stop.is_set():
                 self.outcome.interrupted = True
@@ -375,6 +381,21 @@ class DeviceWorker:
 
     # -- measuring ----------------------------------------------------------------------------
 
+    def _save(
+        self,
+        store: Store,
+        row: Row,
+        record: RunRecord,
+        samples_ms: Sequence[float] = (),
+        warmup_ms: Sequence[float] = (),
+    ) -> None:
+        """Store the run of `row`; a store that stays locked keeps it aside (Store.save_run)."""
+        row.run_id, not_stored = store.save_run(record, samples_ms, warmup_ms)
+        if not_stored:
+            row.notes.append("NOT STORED")
+            self.outcome.not_stored.append(not_stored)
+            self.say(self.serial, f"error: {row.model} {row.recipe}: {not_stored}")
+
     def _measure(
         self,
         store: Store,
@@ -393,7 +414,9 @@ class DeviceWorker:
         def fail(item: Planned, error: str, facts: dict[str, Any] | None = None) -> None:
             row = self._row(item.artifact, item.config, item.mask, "failed")
             row.error = error
-            row.run_id = store.record_run(
+            self._save(
+                store,
+                row,
                 RunRecord(
                     device_id,
                     item.artifact.record.sha256,
@@ -407,7 +430,7 @@ class DeviceWorker:
                     core_mask=item.mask,
                     warmup=item.config.warmup,
                     host=facts or check.facts,
-                )
+                ),
             )
             self.outcome.rows.append(row)
             self.say(self.serial, f"FAILED {row.model} {row.recipe}: {error}")
@@ -564,7 +587,7 @@ class DeviceWorker:
             temp_after_c=after.hottest_c,
         )
         record = dataclasses.replace(record, core_mask=item.mask, status=status, error=error)
-        row.run_id = store.record_run(record, result.samples_ms, result.warmup_ms)
+        self._save(store, row, record, result.samples_ms, result.warmup_ms)
         row.status, row.error = status, error or ""
         if not emulated:
             row.summary = stats.summarize(result.samples_ms)
@@ -579,8 +602,7 @@ class DeviceWorker:
         elif row.summary is not None:
             self.say(
                 self.serial,
-                f"{label}: median {row.summary.median:.2f} ms "
-                f"(n={row.summary.n}, run {row.run_id})",
+                f"{label}: median {row.summary.median:.2f} ms (n={row.summary.n}, {_where(row)})",
             )
 
     def _run_app(
@@ -618,11 +640,15 @@ class DeviceWorker:
             host={**check.facts, "mode": "app"},
         )
         row = self._row(art, config, "app", "ok")
-        row.run_id = store.record_run(record, result.samples_ms, result.warmup_ms)
+        self._save(store, row, record, result.samples_ms, result.warmup_ms)
         row.summary = stats.summarize(result.samples_ms)
         row.notes.append("in-app (not pinned)")
         self.outcome.rows.append(row)
         self.say(self.serial, f"{label}: median {row.summary.median:.2f} ms (in-app)")
+
+
+def _where(row: Row) -> str:
+    return f"run {row.run_id}" if row.run_id is not None else "NOT STORED"
 
 
 def artifact_problems(artifacts: Sequence[HostArtifact]) -> dict[str, str]:

@@ -49,6 +49,7 @@ class Measurement:
     run_id: int | None = None
     result: RunnerResult | None = None
     error: str = ""
+    not_stored: str = ""  # the store stayed locked: why, where the run is kept, the fix
 
     @property
     def ok(self) -> bool:
@@ -239,7 +240,7 @@ def bench_peers(
                 if m.result is not None:
                     samples.setdefault((model, runtime), []).extend(m.result.samples_ms)
                     info = runs.setdefault((model, runtime), {"run_ids": []})
-                    info["run_ids"].append(m.run_id)
+                    info["run_ids"].append(m.run_id if m.run_id is not None else "NOT STORED")
                     info["runner"] = f"{m.result.runner_name} {m.result.runner_version}"
                 else:
                     errors[(model, runtime)] = m.error
@@ -297,7 +298,7 @@ def _measure_one(
         if result.artifact_sha256 != record.sha256:
             raise ArtifactError(f"{runtime} read a different file than {record.file}")
         m.result = result
-        m.run_id = store.record_run(
+        m.run_id, m.not_stored = store.save_run(
             RunRecord.from_result(
                 result,
                 device_id=device_id,
@@ -311,7 +312,7 @@ def _measure_one(
         )
     except (PeerError, ArtifactError, RunnerError, ResultSchemaError) as exc:
         m.error = str(exc)
-        m.run_id = store.record_run(
+        m.run_id, m.not_stored = store.save_run(
             RunRecord(
                 device_id,
                 record.sha256,
@@ -372,9 +373,12 @@ def run(args: argparse.Namespace) -> int:
         if m.result is not None:
             median = statistics.median(m.result.samples_ms)
             n = len(m.result.samples_ms)
-            err.print(f"{m.model} {m.runtime}: median {median:.2f} ms (n={n}, run {m.run_id})")
+            where = f"run {m.run_id}" if m.run_id is not None else "NOT STORED"
+            err.print(f"{m.model} {m.runtime}: median {median:.2f} ms (n={n}, {where})")
         else:
             err.print(f"error: {m.model} {m.runtime}: {m.error}")
+        if m.not_stored:
+            err.print(f"error: {m.model} {m.runtime}: {m.not_stored}", markup=False, soft_wrap=True)
 
     with Store.open(args.store) as store:
         result = bench_peers(
@@ -405,8 +409,12 @@ def run(args: argparse.Namespace) -> int:
             f"warning: this host is busy (load average {load:.1f} on {cpus} CPUs): the ratios "
             "are taken within one run, the absolute latencies will not repeat"
         )
+    unstored = sum(1 for m in result.measurements if m.not_stored)
+    if unstored:
+        console.print(f"{unstored} run(s) NOT STORED in {args.store}: see the errors above")
     return (
         0
-        if all(m.ok for m in result.measurements) and not any(r.errors for r in result.rows)
+        if all(m.ok and not m.not_stored for m in result.measurements)
+        and not any(r.errors for r in result.rows)
         else 2
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import signal
 import threading
 import time
@@ -315,3 +316,35 @@ def test_app_mode_without_the_app_is_a_failed_run(start_phone, tiny_artifacts, o
     with Store.open(tmp_path / "s.sqlite") as store:
         (run,) = store.runs()
         assert run.status == "failed" and run.config_key.endswith(";mode=app")
+
+
+def test_locked_store_prints_the_medians_keeps_the_runs_and_fails(
+    start_phone, tiny_pte, tmp_path, capsys, monkeypatch
+):
+    """Another process holds the store for the whole session: the medians are still printed,
+    each run says it was not stored, the CLI exits 2; the kept runs go in afterwards."""
+    from bench import store as store_module
+    from bench.cli import main
+    from tests.bench.test_store import locked_by_another_process
+
+    monkeypatch.setattr(store_module, "LOCK_TIMEOUT_S", 0.5, raising=False)  # raising: old code
+    sim = start_phone()
+    store = tmp_path / "bench.sqlite"
+    Store.open(store).close()
+    args = ["bench-android", "--serial", sim.serial, "--store", str(store)]
+    args += ["--pte", str(tiny_pte["fp32"]), "--warmup", "1", "--iterations", "5"]
+    args += ["--min-time", "0", "--max-time", "0", "--target-precision", "0"]
+    args += ["--cool-to", "90", "--cool-max-wait", "1"]
+    with locked_by_another_process(store):
+        assert main(args) == 2
+        out, err = capsys.readouterr()
+    err = " ".join(err.split())  # the console wraps long lines
+    assert "Traceback" not in err
+    assert re.search(r"median [0-9.]+ ms \(n=5, NOT STORED\)", err)
+    assert f"NOT STORED in {store}: locked by another process" in err
+    assert "1 run(s) measured but NOT STORED" in err  # in the failures listed at the end
+    assert "NOT STORED" in out and "FAILED" not in out  # the table keeps the median
+    with Store.open(store) as db:
+        assert db.runs() == []
+        (run_id,) = db.import_unstored()
+        assert db.run(run_id).provenance == "simulator" and len(db.samples(run_id)) == 5

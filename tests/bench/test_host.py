@@ -15,6 +15,7 @@ from bench.cli import main
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord, Store
 from deploy.export import manifest as manifest_module
+from tests.bench.test_store import locked_by_another_process
 
 FAST = RunnerConfig(warmup=1, iterations=5)
 
@@ -238,3 +239,37 @@ def test_cli_unlisted_pte_and_spread_script(tiny_pte, tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr
     assert "spread of medians over 2 bench-host runs" in proc.stdout
     assert "unlisted:tiny_fp32.pte" in proc.stdout and "worst spread" in proc.stdout
+
+
+def test_cli_bench_host_with_a_locked_store(fake_manifest, tmp_path, capsys, monkeypatch):
+    """Another process holds the store for the whole run: every median is still printed, each
+    run says in one line that it was not stored, the session goes on and exits 2; the kept runs
+    go in once the store is free."""
+    import re
+
+    from bench import store as store_module
+
+    monkeypatch.setattr(store_module, "LOCK_TIMEOUT_S", 0.5, raising=False)  # raising: old code
+    store = tmp_path / "results" / "bench.sqlite"
+    Store.open(store).close()
+    argv = ["bench-host", "--manifest", str(fake_manifest), "--store", str(store)]
+    argv += ["--iterations", "5", "--warmup", "1", "--min-time", "0", "--target-precision", "0"]
+    with locked_by_another_process(store):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+    err, out = captured.err, captured.out
+    assert "Traceback" not in err
+    for recipe in ("xnnpack_fp32", "xnnpack_int8"):  # the second run went on after the first
+        assert re.search(
+            rf"mobilenet_v1_1.0_224 {recipe}: median [0-9.]+ ms \(n=5, NOT STORED\)", err
+        )
+    lines = [line for line in err.splitlines() if "NOT STORED in" in line]
+    assert len(lines) == 2
+    assert all(str(store) in line and "locked by another process" in line for line in lines)
+    assert "NOT STORED" in out and "2 run(s): NOT STORED" in out
+    with Store.open(store) as s:
+        assert s.runs() == []
+        assert len(s.import_unstored()) == 2
+        runs = s.runs()
+        assert [r.recipe for r in runs] == ["xnnpack_fp32", "xnnpack_int8"]
+        assert all(r.status == "ok" and len(s.samples(r.id)) == 5 for r in runs)

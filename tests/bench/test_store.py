@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from bench.errors import StoreError
+from bench.errors import StoreError, StoreLockedError
 from bench.results import RunnerResult
 from bench.store import (
     MIGRATIONS,
@@ -19,6 +23,7 @@ from bench.store import (
     DeviceRecord,
     RunRecord,
     Store,
+    unstored_folder,
 )
 from tests.bench.test_results import GOOD
 
@@ -246,3 +251,93 @@ def test_artifact_from_manifest_entry_shape():
     assert record.model == "mobilenet_v2_1.0_224" and record.precision == "int8"
     assert record.input_shape == (1, 3, 224, 224) and record.weights_source == "imagenet"
     assert json.dumps(record.manifest)  # serialisable
+
+
+# -- another process holding the store ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def locked_by_another_process(path: Path, hold_s: float = 120.0) -> Iterator[None]:
+    """Another process holds the store's write lock (BEGIN EXCLUSIVE and a write) for hold_s,
+    or until the block ends."""
+    script = textwrap.dedent(
+        f"""
+        import sqlite3, time
+        db = sqlite3.connect({str(path)!r}, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        db.execute("CREATE TABLE locker (x)")
+        print("locked", flush=True)
+        time.sleep({hold_s!r})
+        db.execute("ROLLBACK")
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_lock_released_within_the_wait_stores_the_run(tmp_path):
+    path = tmp_path / "bench.sqlite"
+    store = Store.open(path, lock_timeout_s=20)
+    _fill(store)
+    with locked_by_another_process(path, hold_s=2.5):  # longer than one busy timeout (1 s)
+        started = time.monotonic()
+        run_id, not_stored = store.save_run(RunRecord("host:vm", SHA, "host", "k"), [1.0, 2.0])
+        waited = time.monotonic() - started
+    assert run_id is not None and not_stored == "" and store.not_stored == []
+    assert 1.5 < waited < 15
+    assert store.samples(run_id) == [1.0, 2.0] and store.integrity_ok()
+    assert not unstored_folder(path).exists()
+
+
+def test_lock_held_past_the_wait_keeps_the_run_and_says_so(tmp_path):
+    path = tmp_path / "bench.sqlite"
+    store = Store.open(path)
+    store.lock_timeout_s = 0.5  # the bound may change after opening
+    run = RunRecord("host:vm", SHA, "host", "k", threads=1, host={"core": 3})
+    with locked_by_another_process(path):
+        _fill(store)  # upserts meeting the lock go with the next run: no error
+        started = time.monotonic()
+        run_id, not_stored = store.save_run(run, [1.0, 2.0, 3.0], [0.5])
+        assert 0.5 <= time.monotonic() - started < 10
+        assert run_id is None and store.not_stored == [not_stored]
+        assert "\n" not in not_stored and str(path) in not_stored
+        assert "locked by another process" in not_stored and "import-unstored" in not_stored
+        (kept,) = unstored_folder(path).glob("*.json")
+        assert str(kept) in not_stored
+        with pytest.raises(StoreLockedError) as info:  # record_run itself: one line, the fix
+            store.record_run(run, [1.0])
+        assert isinstance(info.value, StoreError) and "\n" not in str(info.value)
+        assert "locked by another process" in str(info.value)
+        assert "rerun when that process is done" in str(info.value)
+    assert store.runs() == [] and store.device("host:vm") is None
+    # the lock is gone: the kept run goes in with its device, artifact and samples
+    (run_id,) = store.import_unstored()
+    got = store.run(run_id)
+    assert (got.model, got.device_id, got.host) == ("mobilenet_v2_1.0_224", "host:vm", {"core": 3})
+    assert store.samples(run_id) == [1.0, 2.0, 3.0] and store.samples(run_id, "warmup") == [0.5]
+    assert not unstored_folder(path).exists() and store.import_unstored() == []
+    run_id, not_stored = store.save_run(RunRecord("host:vm", SHA, "host", "next"), [4.0])
+    assert run_id is not None and not_stored == "" and store.integrity_ok()
+
+
+def test_import_unstored_cli(tmp_path, capsys, monkeypatch):
+    from bench import store as store_module
+
+    monkeypatch.setattr(store_module, "LOCK_TIMEOUT_S", 0.2)
+    main = store_module.main
+    path = tmp_path / "bench.sqlite"
+    store = Store.open(path, lock_timeout_s=0.2)
+    _fill(store)
+    with locked_by_another_process(path):
+        assert store.save_run(RunRecord("host:vm", SHA, "host", "k"), [1.0]).run_id is None
+        assert main(["import-unstored", str(path)]) == 2  # still locked: one line, no traceback
+        err = capsys.readouterr().err
+        assert "locked by another process" in err and "Traceback" not in err
+    assert main(["import-unstored", str(path)]) == 0
+    assert "stored 1 kept run(s)" in capsys.readouterr().out
+    assert [r.config_key for r in store.runs()] == ["k"]

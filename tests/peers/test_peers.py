@@ -144,3 +144,26 @@ def test_unknown_runtime_is_one_line_and_exit_2(capsys):
     assert bench_main(["bench-peers", "--runtimes", "tflite", "--models", MODEL]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "tflite" in err[0] and "ort-int8" in err[0]
+
+
+def test_a_locked_store_keeps_the_measurement_in_the_table(tmp_path, spec, peer, ours):
+    """Another process holds the store for the whole sweep: each measurement is still in the
+    table (its samples, its median), says it was not stored, and the next one still runs."""
+    from tests.bench.test_store import locked_by_another_process
+
+    path = tmp_path / "s.sqlite"
+    Store.open(path).close()
+    with locked_by_another_process(path), Store.open(path, lock_timeout_s=0.3) as store:
+        report = bench_peers(
+            [spec], store, CONFIG, runtimes=["ort-fp32", "et-fp32"], artifacts=ours
+        )
+    assert [m.runtime for m in report.measurements] == ["ort-fp32", "et-fp32"]
+    for m in report.measurements:
+        assert m.ok and m.run_id is None and "NOT STORED in" in m.not_stored
+        assert "locked by another process" in m.not_stored and "\n" not in m.not_stored
+    (row,) = report.rows
+    assert set(row.summaries) == {"ort-fp32", "et-fp32"} and not row.errors
+    assert report.runs[(MODEL, "ort-fp32")]["run_ids"] == ["NOT STORED"]
+    with Store.open(path) as store:
+        assert store.runs() == [] and len(store.import_unstored()) == 2
+        assert {r.recipe for r in store.runs()} == {"ort-fp32", "xnnpack-fp32"}
