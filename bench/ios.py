@@ -195,7 +195,7 @@ def stage_package(artifact: Path, workdir: Path, harness: Path = HARNESS_DIR) ->
     shutil.copytree(harness, package, ignore=shutil.ignore_patterns(".build", ".swiftpm"))
     target = package / RESOURCES / f"model{artifact.suffix}"
     if artifact.is_dir():
-        shutil.copytree(artifact, target)
+        shutil.copytree(artifact, target, symlinks=True)  # a link is copied, never followed
     else:
         shutil.copy2(artifact, target)
     return package

@@ -3,12 +3,16 @@
 One definition for the manifest, the cache, the store, the device layer and the iOS harness's
 Swift twin (`ios_harness/Sources/MobileNetBenchKit/Artifact.swift`): for a folder, sha256 over
 every regular file in path order of `"<relative POSIX path>\\0"` + the file's sha256 hex.
+A folder artifact holding a symbolic link is refused: an export writes none, and following one
+would hash (and let a copy stage) a file from outside the artifact.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
+from deploy.errors import ArtifactIntegrityError
 
 _CHUNK_BYTES = 1 << 20
 
@@ -28,7 +32,14 @@ def sha256_path(path: Path | str) -> str:
     if not path.is_dir():
         return sha256_file(path)
     digest = hashlib.sha256()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+    items = sorted(path.rglob("*"))
+    links = [p for p in items if p.is_symlink()]
+    if links:
+        raise ArtifactIntegrityError(
+            f"{path} holds a symbolic link ({links[0].relative_to(path)}), which no export "
+            "writes; delete the artifact and re-export it (nox -s export)"
+        )
+    for item in (p for p in items if p.is_file()):
         digest.update(item.relative_to(path).as_posix().encode() + b"\0")
         digest.update(sha256_file(item).encode())
     return digest.hexdigest()

@@ -200,3 +200,18 @@ def test_export_replacing_an_entry_under_a_linked_folder_deletes_nothing_outside
     one_line(exc, '"link/precious.txt"', MODEL, "delete the link")
     assert site.untouched() and (site.out / "link").is_symlink()
     assert path.read_text() == before  # nothing saved: the refusal came before
+
+
+def test_a_folder_artifact_holding_a_link_is_not_hashed_through_it(tmp_path):
+    """A .mlpackage with a link inside would hash (and stage for iOS) a file from outside."""
+    from deploy.hashing import sha256_path
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"outside")
+    package = tmp_path / "artifacts" / "m.mlpackage"
+    (package / "Data").mkdir(parents=True)
+    (package / "Data" / "weights.bin").write_bytes(b"inside")
+    sha256_path(package)  # no link: hashed
+    (package / "Data" / "stolen.bin").symlink_to(secret)
+    with pytest.raises(ArtifactIntegrityError, match=r"symbolic link \(Data/stolen.bin\)"):
+        sha256_path(package)
