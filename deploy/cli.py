@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from bench.errors import BenchError
+from deploy import quiet
 from deploy.errors import DeployError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -46,7 +47,15 @@ def build_parser(
 
 
 def run_cli(prog: str, commands: dict[str, tuple[str, str]], argv: list[str] | None) -> int:
-    """Parse, run, and turn every project error into one line and a non-zero exit."""
+    """Parse, run, and turn every project error into one line and a non-zero exit.
+
+    Known third-party chatter is off (deploy.quiet) from before a command imports torch.
+    """
+    with quiet.installed():
+        return _parse_and_run(prog, commands, argv)
+
+
+def _parse_and_run(prog: str, commands: dict[str, tuple[str, str]], argv: list[str] | None) -> int:
     given = sys.argv[1:] if argv is None else argv
     chosen = next((arg for arg in given if not arg.startswith("-")), None)
     parser = build_parser(prog, commands, chosen if chosen in commands else "")

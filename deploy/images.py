@@ -3,6 +3,12 @@
 Used to re-estimate BatchNorm statistics of randomly initialised models and to calibrate and
 validate quantized artifacts. The default set is the photographs scikit-image ships in
 `skimage/data` (no download); a user folder may hold any Pillow-readable images.
+
+Memory stays bounded whatever a folder holds: an image of up to REDUCE_ABOVE_PIXELS pixels is
+decoded in full, as it always was; a larger one is decoded reduced (a JPEG by its decoder, at
+1/2..1/8 scale) and box-reduced to about twice the model's input before the resize; one that
+would still take more than MAX_DECODE_BYTES to decode, or that Pillow calls a decompression
+bomb, is skipped with a warning, like an unreadable file.
 """
 
 from __future__ import annotations
@@ -11,15 +17,35 @@ import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from deploy.errors import ImageSetError
 
+if TYPE_CHECKING:  # imported where used: decoding an image should not pay torch's ~200 MB
+    import torch
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+#: Images of at most this many pixels are decoded in full, exactly as they always were; larger
+#: ones are decoded reduced (to at least twice the model's input), which changes them slightly.
+REDUCE_ABOVE_PIXELS = 4096 * 4096
+#: The most memory one large image's decode may take (Pillow's pixel buffer in the file's own mode,
+#: plus an RGB copy when that mode cannot be resized as it is); above it the image is skipped.
+MAX_DECODE_BYTES = 192 * 2**20
+#: A user folder with fewer usable images than this calibrates and validates int8 poorly.
+FEW_IMAGES = 8
+# Modes a large image is resized in and converted to RGB afterwards (a per-pixel conversion, so
+# the order hardly matters); alpha, palette, 1-bit and 16/32-bit images are converted first.
+_NATIVE_MODES = frozenset({"L", "RGB", "RGBX", "CMYK", "YCbCr"})
+
+
+class ImageTooLarge(ValueError):
+    """An image that would take more than MAX_DECODE_BYTES, or is a decompression bomb."""
+
 
 # Photographs among skimage/data (synthetic test patterns such as chessboard or logo are left out).
 SKIMAGE_PHOTOGRAPHS = (
@@ -71,15 +97,16 @@ def image_files(folder: Path | None) -> list[Path]:
 
 def preprocess(path: Path, resolution: int) -> np.ndarray:
     """ImageNet evaluation preprocessing: resize (256/224 of the crop), centre crop, normalise."""
-    with Image.open(path) as opened:
-        image = opened.convert("RGB")
-        short = round(resolution * 256 / 224)
+    short = round(resolution * 256 / 224)
+    with _open(path) as opened:
+        image, reducing_gap = _decode(opened, 2 * short)
         width, height = image.size
         scale = short / min(width, height)
         image = image.resize(
             (max(short, round(width * scale)), max(short, round(height * scale))),
             Image.Resampling.BILINEAR,
-        )
+            reducing_gap=reducing_gap,
+        ).convert("RGB")
         width, height = image.size
         left, top = (width - resolution) // 2, (height - resolution) // 2
         image = image.crop((left, top, left + resolution, top + resolution))
@@ -87,6 +114,50 @@ def preprocess(path: Path, resolution: int) -> np.ndarray:
     # Channels-first and contiguous: a channels-last view would make torch.export bake
     # layout copies into every program traced from these images.
     return np.ascontiguousarray(((array - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+
+
+def _open(path: Path) -> Image.Image:
+    """Image.open (reads the header only); a decompression bomb is ImageTooLarge.
+
+    Pillow's warning for images between its two limits is not shown: _decode bounds the memory
+    of those itself.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(str(exc)) from None
+
+
+def _decode(opened: Image.Image, at_least: int) -> tuple[Image.Image, float | None]:
+    """(decoded image, reducing_gap for its resize to the model's size).
+
+    Up to REDUCE_ABOVE_PIXELS: converted to RGB, no reducing gap - exactly as always. Larger: a
+    JPEG is decoded at 1/2..1/8 scale (short side still >= `at_least`); then, unless that would
+    take more than MAX_DECODE_BYTES (ImageTooLarge), it is decoded in its own mode (other than
+    _NATIVE_MODES: converted to RGB first), and the resize box-reduces it to within 2x first.
+    """
+    width, height = opened.size
+    if width * height <= REDUCE_ABOVE_PIXELS:
+        return opened.convert("RGB"), None
+    opened.draft(None, (at_least, at_least))  # JPEG only; a no-op for other formats
+    width, height = opened.size
+    native = opened.mode in _NATIVE_MODES
+    need = width * height * (_bytes_per_pixel(opened.mode) + (0 if native else 4))
+    if need > MAX_DECODE_BYTES:
+        raise ImageTooLarge(
+            f"{width}x{height} {opened.mode} would take {need / 2**20:.0f} MiB to decode, above "
+            f"the {MAX_DECODE_BYTES / 2**20:.0f} MiB limit; save it smaller or as JPEG"
+        )
+    return (opened if native else opened.convert("RGB")), 2.0
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """Bytes per pixel of Pillow's buffer for `mode` (multi-band modes use 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
 
 
 @dataclass(frozen=True)
@@ -121,20 +192,33 @@ def _hash_files(files: tuple[Path, ...]) -> str:
 def load_images(folder: Path | None, resolution: int) -> ImageSet:
     """Every readable image of `folder` (default: skimage's photographs), preprocessed.
 
-    Unreadable or non-image files are skipped with a warning; none usable -> ImageSetError.
+    Unreadable, non-image and too large files are skipped with a warning; fewer than FEW_IMAGES
+    usable is a warning, none an ImageSetError.
     """
+    import torch
+
     arrays, used = [], []
     for path in image_files(folder):
         try:
             arrays.append(preprocess(path, resolution))
+        except ImageTooLarge as exc:
+            warnings.warn(f"skipping {path.name}: too large to decode ({exc})", stacklevel=2)
+            continue
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             warnings.warn(f"skipping {path.name}: not a readable image ({exc})", stacklevel=2)
             continue
         used.append(path)
+    where = folder if folder is not None else "skimage/data"
     if not arrays:
-        where = folder if folder is not None else "skimage/data"
         raise ImageSetError(
             f"no readable images in {where}; put JPEG/PNG photographs there or omit the option"
+        )
+    if len(arrays) < FEW_IMAGES:
+        warnings.warn(
+            f"only {len(arrays)} usable image{'s' if len(arrays) > 1 else ''} in {where}: int8 "
+            f"calibration and validation on fewer than {FEW_IMAGES} photographs are unreliable; "
+            "add more",
+            stacklevel=2,
         )
     files = tuple(used)
     return ImageSet(torch.from_numpy(np.stack(arrays)), files, _hash_files(files))

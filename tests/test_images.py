@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import struct
+import subprocess
+import sys
+import warnings
+import zlib
 
 import pytest
 import torch
+from PIL import Image
 
 from deploy.errors import ImageSetError
-from deploy.images import IMAGENET_MEAN, load_images, skimage_photographs
+from deploy.images import IMAGENET_MEAN, IMAGENET_STD, load_images, skimage_photographs
 
 
 def test_default_set_is_skimage_photographs_preprocessed_channels_first():
@@ -25,6 +32,7 @@ def test_default_set_is_skimage_photographs_preprocessed_channels_first():
     assert images.sha256 != kept.sha256 != held.sha256
 
 
+@pytest.mark.filterwarnings("ignore:only 1 usable image")
 def test_unreadable_files_are_skipped_with_a_warning(tmp_path):
     shutil.copy(skimage_photographs()[0], tmp_path / "a.png")
     (tmp_path / "b.jpg").write_bytes(b"not an image")
@@ -41,6 +49,7 @@ def test_a_folder_with_nothing_usable_is_one_line_naming_the_fix(tmp_path):
         load_images(tmp_path / "missing", 32)
 
 
+@pytest.mark.filterwarnings("ignore:only 1 usable image")
 def test_grey_photographs_become_three_identical_channels(tmp_path):
     shutil.copy(next(p for p in skimage_photographs() if p.name == "camera.png"), tmp_path)
     image = load_images(tmp_path, 32).tensor[0]
@@ -48,3 +57,116 @@ def test_grey_photographs_become_three_identical_channels(tmp_path):
         IMAGENET_MEAN
     ).view(3, 1, 1)
     assert torch.allclose(raw[0], raw[1], atol=1e-5) and torch.allclose(raw[1], raw[2], atol=1e-5)
+
+
+# Large and hostile images. PNGs are written row by row through zlib (a single grey level, so a
+# 13000x13000 image is a ~1 MB file made in well under a second) and decoded in a child process,
+# whose own peak resident memory is the measurement.
+
+HUGE = 13_000  # 169 M pixels: above Pillow's warning limit, below its error limit
+BOMB = 20_000  # 400 M pixels: above Pillow's error limit
+MEMORY_LIMIT_MB = 300
+
+
+def _grey_png(path, size, mode="L"):
+    """A `size` x `size` PNG of one grey level in mode "1", "L" or "RGB", without a full buffer."""
+    bits, channels, colour_type = {"1": (1, 1, 0), "L": (8, 1, 0), "RGB": (8, 3, 2)}[mode]
+    row = b"\x00" + b"\x80" * ((size * channels * bits + 7) // 8)  # filter byte, then pixels
+    packer = zlib.compressobj(1)
+    data = b"".join(packer.compress(row) for _ in range(size)) + packer.flush()
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    header = struct.pack(">IIBBBBB", size, size, bits, colour_type, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+_CHILD = """
+import json, resource, sys
+from pathlib import Path
+from deploy.images import preprocess
+report = {"before_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+try:
+    report["means"] = preprocess(Path(sys.argv[1]), 224).mean(axis=(1, 2)).tolist()
+except Exception as exc:
+    report["error"] = f"{type(exc).__name__}: {exc}"
+report["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print(json.dumps(report))
+"""
+
+
+def _decode_in_child(path):
+    """Preprocess `path` alone in a fresh process: its peak memory (MB) before and after, and
+    the per-channel means of the result (or the error)."""
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+#: What a uniform 0x80 grey image preprocesses to, per channel.
+GREY = ((128 / 255 - IMAGENET_MEAN) / IMAGENET_STD).tolist()
+
+
+def test_a_huge_png_is_decoded_reduced_in_bounded_memory(tmp_path):
+    report = _decode_in_child(_grey_png(tmp_path / "huge.png", HUGE, "L"))
+    # Before: ~1 GB (decoded whole, converted to RGB at full size, resized from there).
+    assert report["peak_mb"] < MEMORY_LIMIT_MB, report
+    assert report["peak_mb"] - report["before_mb"] < 200, report  # the 169 MB grey buffer
+    assert report["means"] == pytest.approx(GREY, abs=1e-3)
+
+
+def test_a_png_too_big_to_decode_is_refused_before_decoding(tmp_path):
+    report = _decode_in_child(_grey_png(tmp_path / "huge.png", HUGE, "RGB"))
+    # Before: ~1.5 GB. A PNG cannot be decoded reduced, and this one would need 645 MiB.
+    assert report["peak_mb"] < MEMORY_LIMIT_MB, report
+    assert report["peak_mb"] - report["before_mb"] < 20, report
+    assert report.get("error", "").startswith("ImageTooLarge: 13000x13000 RGB would take"), report
+
+
+def test_a_huge_jpeg_is_decoded_at_a_fraction_by_the_decoder(tmp_path):
+    path = tmp_path / "huge.jpg"
+    Image.new("L", (8000, 8000), 128).save(path, quality=95)
+    report = _decode_in_child(path)
+    # Before: the 64 MB grey image plus a 256 MB RGB copy of it; now decoded at 1/8 scale.
+    assert report["peak_mb"] - report["before_mb"] < 40, report
+    assert report["means"] == pytest.approx(GREY, abs=0.02)
+
+
+def test_bombs_and_undecodable_giants_are_skipped_with_one_line_each(tmp_path):
+    shutil.copy(skimage_photographs()[0], tmp_path / "a.png")
+    _grey_png(tmp_path / "bomb.png", BOMB, "1")
+    _grey_png(tmp_path / "giant.png", HUGE, "RGB")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = load_images(tmp_path, 32)
+    assert [p.name for p in images.files] == ["a.png"]
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("skipping bomb.png: too large to decode") for m in messages)
+    assert any(m.startswith("skipping giant.png: too large to decode") for m in messages)
+    assert all("\n" not in m for m in messages)
+
+
+def test_fewer_than_eight_usable_images_is_one_warning_naming_folder_and_count(tmp_path):
+    for i in range(3):
+        Image.new("RGB", (64, 48), (i, 50, 100)).save(tmp_path / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(load_images(tmp_path, 32)) == 3
+    few = [str(w.message) for w in caught if str(w.message).startswith("only")]
+    assert len(few) == 1 and few[0].startswith(f"only 3 usable images in {tmp_path}:"), few
+    assert "\n" not in few[0]
+    # The default set (20 photographs) says nothing.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_images(None, 32)
+    assert caught == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from deploy import quiet
 from deploy.export.manifest import Manifest, ManifestEntry, verify_artifact
 
 
@@ -30,7 +31,7 @@ def reproduce(manifest: Manifest, entry: ManifestEntry) -> str:
 
     path = verify_artifact(manifest, entry)
     _, held_out = prepare_images(image_folder(entry), int(entry.model["resolution"]))
-    if held_out.sha256 != entry.fidelity["images"]["sha256"]:
+    if held_out.sha256 != entry.fidelity.get("images", {}).get("sha256"):
         return "the held-out images differ from those it was validated on"
     digest = outputs_digest(run_pte(path, held_out.tensor))
     if digest != entry.fidelity.get("outputs_sha256"):
@@ -39,7 +40,11 @@ def reproduce(manifest: Manifest, entry: ManifestEntry) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    with quiet.installed():  # before reproduce() imports torch and ExecuTorch
+        return _verify_all(sys.argv[1:] if argv is None else argv)
+
+
+def _verify_all(args: list[str]) -> int:
     manifest = Manifest.load(Path(args[0] if args else "artifacts/manifest.json"))
     entries = [e for e in manifest.valid_entries() if str(e.file).endswith(".pte")]
     entries = [e for e in entries if e.recipe.get("backend") == "xnnpack"]
