@@ -35,8 +35,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from bench import paper
 from bench.errors import CompareError, StoreError
+from deploy.models import paper
 
 PROVENANCES = ("phone", "host", "simulator", "emulated", "peer")
 # Figures from these are never presented as phone numbers.

@@ -1,7 +1,9 @@
 """Every failure of `bench` that a user can act on: one line naming the cause and the fix."""
 
+from deploy.errors import ProjectError
 
-class BenchError(Exception):
+
+class BenchError(ProjectError):
     """Base of every error raised by the bench package."""
 
 

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import options, paper, stats
+from bench import options, stats
 from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
 from bench.runner import build
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import ArtifactRecord, DeviceRecord, RunRecord, Store
-from deploy.hashing import sha256_file
+from deploy.artifacts.hashing import sha256_file
+from deploy.models import paper
 
 # Above this 1-minute load average per CPU the table warns that figures are contended.
 BUSY_LOAD_PER_CPU = 0.5

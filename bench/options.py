@@ -14,6 +14,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.runner.run import RunnerConfig
 from bench.store import DEFAULT_PATH, ArtifactRecord
+from deploy.artifacts.manifest import Manifest
 
 DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
 
@@ -50,13 +51,6 @@ def manifest_selection(
     """
     if not Path(manifest_path).exists():
         raise BenchError(f"no manifest at {manifest_path}; run `nox -s export` first")
-    try:  # late: the export stack is heavy
-        from deploy.export.manifest import Manifest
-    except ImportError as exc:
-        raise BenchError(
-            f"cannot import deploy.export.manifest ({exc}); the export pipeline lists the "
-            "artifacts (nox -s export)"
-        ) from None
     manifest = Manifest.load(manifest_path)
     kept = [e for e in manifest.valid_entries() if keep(e)]
     models, recipes = list(models), list(recipes)

@@ -199,7 +199,7 @@ class ArtifactRecord:
 
     @classmethod
     def from_manifest_entry(cls, entry: Any) -> ArtifactRecord:
-        """From a deploy.export.manifest.ManifestEntry (duck-typed: only its fields are read)."""
+        """From a deploy.artifacts.manifest.ManifestEntry (duck-typed: only its fields are read)."""
         model = entry.model if isinstance(entry.model, dict) else asdict(entry.model)
         recipe = entry.recipe if isinstance(entry.recipe, dict) else asdict(entry.recipe)
         weights = getattr(entry, "weights", None) or {}

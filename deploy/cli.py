@@ -11,9 +11,8 @@ import argparse
 import importlib
 import sys
 
-from bench.errors import BenchError
 from deploy import quiet
-from deploy.errors import DeployError
+from deploy.errors import ProjectError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
@@ -62,7 +61,7 @@ def _parse_and_run(prog: str, commands: dict[str, tuple[str, str]], argv: list[s
     args = parser.parse_args(given)
     try:
         return int(args._run(args) or 0)
-    except (DeployError, BenchError) as exc:
+    except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,7 +4,11 @@ Each error's message names the cause and the fix in one line; the CLI prints it 
 """
 
 
-class DeployError(Exception):
+class ProjectError(Exception):
+    """The one base of every error a user can act on, in deploy and in bench alike."""
+
+
+class DeployError(ProjectError):
     """Base of every error raised by the deploy package."""
 
 

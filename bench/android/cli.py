@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
     def say(serial: str, message: str) -> None:
         with lock:
-            err.print(f"[{serial}] {message}", highlight=False, markup=False)
+            err.print(f"[{serial}] {message}", highlight=False, markup=False, soft_wrap=True)
 
     outcomes = session.run_session(devices, artifacts, options, args.store, say=say)
     table.render(outcomes, console)
@@ -133,6 +133,6 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         err.print(f"{len(problems)} failure(s):", markup=False)
         for line in problems:
-            err.print(f"  {line}", markup=False, highlight=False)
+            err.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
         return 2
     return 0

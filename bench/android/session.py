@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import paper, stats
+from bench import stats
 from bench.android import phone
 from bench.android.payload import RunnerPayload, payload_for
 from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
@@ -39,10 +39,11 @@ from bench.results import RunnerResult
 from bench.runner import build
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DeviceRecord, RunRecord, Store
+from deploy.artifacts.hashing import sha256_file
 from deploy.devices.android import AndroidDevice
 from deploy.devices.base import DeviceInfo
 from deploy.devices.errors import DeviceError
-from deploy.hashing import sha256_file
+from deploy.models import paper
 
 EMULATED_PROP = "ro.mobilenet_deploy.emulated"
 MODES = ("shell", "app")
@@ -608,7 +609,7 @@ class DeviceWorker:
     def _run_app(
         self, store: Store, item: Planned, device_id: str, check: phone.Check, label: str
     ) -> None:
-        from deploy.devices.android_app import AppRunConfig, default_apk, run_in_app
+        from bench.android.app import AppRunConfig, default_apk, run_in_app
 
         assert self.device is not None
         art, config = item.artifact, item.config

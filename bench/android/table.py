@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench import paper
 from bench.android.session import DeviceOutcome, Row
+from deploy.models import paper
 
 PROVENANCE_NOTE = {
     "phone": "a phone: one large core, one thread, started from adb shell",

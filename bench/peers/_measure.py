@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.hashing import sha256_file
+from deploy.artifacts.hashing import sha256_file
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

@@ -37,7 +37,7 @@ from bench.peers.table import PeerRow, build_rows
 from bench.results import RunnerResult
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DEFAULT_PATH, ArtifactRecord, RunRecord, Store
-from deploy.hashing import sha256_file
+from deploy.artifacts.hashing import sha256_file
 
 ORDER = ("ort-fp32", "et-fp32", "ort-int8", "et-int8", "eager-fp32")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import PeerError
-from deploy.hashing import sha256_file
+from deploy.artifacts.hashing import sha256_file
 
 PEERS_ROOT = Path("build") / "peers"
 # Bump when what prepare() makes changes (export options, quantization options).

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench import paper
 from bench.compare import Comparison, GateResult, PairResult, RecipeTable
+from deploy.models import paper
 
 PAPER_SHORT = {"Pixel 1": "P-1", "Pixel 2": "P-2", "Pixel 3": "P-3"}
 PAPER_METHOD = "TF-Lite, one large core, one thread (published)"

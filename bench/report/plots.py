@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench import paper
 from bench.compare import Comparison, RecipeTable, Speedup, paper_speedups
 from bench.report import PAPER_METHOD, PAPER_SHORT
+from deploy.models import paper
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

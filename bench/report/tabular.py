@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import io
 
-from bench import paper
 from bench.compare import Comparison
 from bench.report import Grid, all_grids, excluded_notes
+from deploy.models import paper
 
 # One pass (translate), so the added backslashes are not escaped again. `\`: a name's own
 # backslashes stay literal; `&<>`: no raw HTML (`<script>`, `<img onerror>`) and no autolink;

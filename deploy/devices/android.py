@@ -31,6 +31,7 @@ from typing import Any
 from adb_shell import exceptions as adb_errors
 from adb_shell.adb_device import AdbDevice
 
+from deploy.artifacts.hashing import sha256_file
 from deploy.devices import discovery, info, keys
 from deploy.devices.adbsync import StreamClosed, SyncFailure, SyncSession
 from deploy.devices.base import (
@@ -60,7 +61,6 @@ from deploy.devices.transport import (
     TransportRefused,
     TransportTimeout,
 )
-from deploy.hashing import sha256_file
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._+,=@%][A-Za-z0-9._+,=@%-]*$")
 _SHA_LINE = re.compile(r"^([0-9a-f]{64})\s+\*?(.+)$")

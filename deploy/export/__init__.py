@@ -1,6 +1,6 @@
 """Export: model spec + recipe -> validated ExecuTorch / Core ML artifacts and their manifest."""
 
-from deploy.export.manifest import (
+from deploy.artifacts.manifest import (
     MANIFEST_SCHEMA_VERSION,
     Manifest,
     ManifestEntry,

@@ -16,9 +16,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from deploy.artifacts.hashing import sha256_file
 from deploy.errors import CheckpointError
 from deploy.export.recipes import Recipe
-from deploy.hashing import sha256_file
 from deploy.models import ModelSpec
 
 # Bump when the pipeline would produce a different artifact or entry from the same inputs.

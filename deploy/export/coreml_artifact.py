@@ -1,6 +1,6 @@
 """Identity of Core ML artifacts, which are directories (`.mlpackage`, `.mlmodelc`).
 
-The digest is the manifest's (`deploy.hashing.sha256_path`), so the manifest, the store
+The digest is the manifest's (`deploy.artifacts.hashing.sha256_path`), so the manifest, the store
 and the iOS harness (its Swift twin: `ios_harness/Sources/MobileNetBenchKit/Artifact.swift`)
 name the same thing: for a directory, sha256 over, for every regular file in the order of its
 relative path's components (code-point order), `"<relative POSIX path>\\0<sha256 hex of the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.hashing import sha256_path
+from deploy.artifacts.hashing import sha256_path
 
 
 def artifact_sha256(path: Path) -> str:

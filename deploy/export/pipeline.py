@@ -29,6 +29,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from deploy.artifacts.hashing import sha256_path
+from deploy.artifacts.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestEntry,
+    verify_artifact,
+)
 from deploy.errors import (
     ArtifactIntegrityError,
     ImageSetError,
@@ -37,15 +44,8 @@ from deploy.errors import (
     ValidationFailedError,
 )
 from deploy.export.cache import cache_key, toolchain_versions
-from deploy.export.manifest import (
-    MANIFEST_NAME,
-    Manifest,
-    ManifestEntry,
-    verify_artifact,
-)
 from deploy.export.recipes import Recipe
 from deploy.export.validation import Fidelity, Thresholds
-from deploy.hashing import sha256_path
 from deploy.images import ImageSet
 from deploy.models import BuiltModel, ModelSpec
 

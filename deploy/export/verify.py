@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from deploy import quiet
-from deploy.export.manifest import Manifest, ManifestEntry, verify_artifact
+from deploy.artifacts.manifest import Manifest, ManifestEntry, verify_artifact
 
 
 def image_folder(entry: ManifestEntry) -> Path | None:

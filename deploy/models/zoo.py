@@ -13,8 +13,8 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
-from bench import paper
 from deploy.console import make_console
+from deploy.models import paper
 from deploy.models.counting import complexity
 from deploy.models.families import create_architecture
 from deploy.models.spec import ModelSpec, parse_model_names

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ResultSchemaError
-from deploy.devices import android_app as app
+from bench.android import app
 from deploy.devices.base import DEVICE_ROOT, Device, DeviceInfo, PushResult, ShellResult
 from deploy.devices.errors import DeviceTimeoutError
 

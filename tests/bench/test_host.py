@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,9 @@ from bench import host
 from bench.cli import main
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord, Store
-from deploy.export import manifest as manifest_module
+from deploy.artifacts.manifest import MANIFEST_NAME, Manifest
 from tests.bench.test_store import locked_by_another_process
+from tests.export.helpers import make_entry
 
 FAST = RunnerConfig(warmup=1, iterations=5)
 
@@ -99,92 +99,40 @@ def test_hang_becomes_failed_row(host_runner, tiny_pte, tmp_path):
         assert store.runs()[0].error == rows[0].error
 
 
-@dataclass
-class FakeEntry:
-    sha256: str
-    file: str
-    model: dict = field(default_factory=dict)
-    recipe: dict = field(default_factory=dict)
-    input_shape: list = field(default_factory=lambda: [1, 3, 32, 32])
-    size_bytes: int = 0
-    params: int = 0
-    madds: int = 0
-    weights: dict = field(default_factory=lambda: {"source": "random"})
-
-    @property
-    def model_name(self):
-        return self.model["name"]
-
-    @property
-    def recipe_name(self):
-        return self.recipe["name"]
-
-    @property
-    def precision(self):
-        return self.recipe["precision"]
-
-
 @pytest.fixture
-def fake_manifest(tiny_pte, tmp_path, monkeypatch):
-    """A stand-in for deploy.export.manifest with the agreed API, over the tiny models."""
+def fake_manifest(tiny_pte, tmp_path):
+    """A real manifest over the tiny models (labelled as MobileNetV1), plus two entries
+    bench_runner cannot run: a Core ML package and a .pte delegated to Core ML."""
     folder = tmp_path / "artifacts"
     folder.mkdir()
-    entries = []
-    for precision, path in tiny_pte.items():
-        shutil.copy(path, folder / path.name)
-        entries.append(
-            FakeEntry(
-                hashlib.sha256(path.read_bytes()).hexdigest(),
-                path.name,
-                model={"name": "mobilenet_v1_1.0_224", "family": "v1"},
-                recipe={
-                    "name": f"xnnpack_{precision}",
-                    "backend": "xnnpack",
-                    "precision": precision,
-                    "format": ".pte",
-                },
-            )
-        )
-    entries.append(  # a Core ML package: not for bench_runner, skipped
-        FakeEntry(
-            "ef" * 32,
-            "m.mlpackage",
-            model={"name": "mobilenet_v1_1.0_224"},
-            recipe={"name": "coreml_fp16", "precision": "fp16", "format": "mlpackage"},
-        )
-    )
-    entries.append(  # a .pte delegated to Core ML: bench_runner has no Core ML backend, skipped
-        FakeEntry(
-            "cd" * 32,
-            "m-coreml.pte",
-            model={"name": "mobilenet_v1_1.0_224"},
+    v1 = {"name": "mobilenet_v1_1.0_224", "family": "mobilenet_v1", "width": 1.0, "resolution": 224}
+    entries = [
+        make_entry(
+            folder,
+            path.name,
+            path.read_bytes(),
+            model=v1,
             recipe={
-                "name": "et-coreml-fp16",
-                "backend": "coreml",
-                "precision": "fp16",
+                "name": f"xnnpack_{precision}",
+                "backend": "xnnpack",
+                "precision": precision,
                 "format": ".pte",
             },
+            input_shape=[1, 3, 32, 32],
         )
+        for precision, path in tiny_pte.items()
+    ]
+    coreml = {"name": "coreml_fp16", "backend": "coreml", "precision": "fp16"}
+    entries.append(
+        make_entry(folder, "m.mlpackage", model=v1, recipe={**coreml, "format": "mlpackage"})
     )
-
-    class Manifest:
-        @classmethod
-        def load(cls, path):
-            m = cls()
-            m.root = Path(path).parent
-            return m
-
-        def valid_entries(self):
-            return entries
-
-        def path_of(self, entry):
-            return self.root / entry.file
-
-    # the selection imports the Manifest class when it runs: the fake stands in for it
-    monkeypatch.setattr(manifest_module, "Manifest", Manifest)
-    manifest = folder / "manifest.json"
-    manifest.write_text("{}")
-    return manifest
+    et_coreml = {"name": "et-coreml-fp16", "backend": "coreml", "precision": "fp16"}
+    entries.append(
+        make_entry(folder, "m-coreml.pte", model=v1, recipe={**et_coreml, "format": ".pte"})
+    )
+    manifest = Manifest(folder / MANIFEST_NAME, entries)
+    manifest.save()
+    return manifest.path
 
 
 def test_cli_bench_host(fake_manifest, tmp_path, capsys):

@@ -271,8 +271,8 @@ def test_manifest_entry_must_describe_the_package(
 
 
 def test_pipeline_exports_validates_records_and_caches(tmp_path: Path) -> None:
+    from deploy.artifacts.manifest import verify_artifact
     from deploy.export import Manifest, export_many, parse_recipes
-    from deploy.export.manifest import verify_artifact
     from deploy.models import parse_model_name
 
     spec = parse_model_name("mobilenet_v3_small_0.35_64")

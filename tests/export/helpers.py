@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deploy.export.manifest import ManifestEntry
-from deploy.hashing import sha256_file
+from deploy.artifacts.hashing import sha256_file
+from deploy.artifacts.manifest import ManifestEntry
 
 
 def make_entry(folder: Path, name: str = "a.pte", data: bytes = b"program", **changes: Any):

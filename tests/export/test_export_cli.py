@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PIL import Image
 
+from deploy.artifacts.manifest import Manifest
 from deploy.cli import COMMANDS, run_cli
-from deploy.export.manifest import Manifest
 
 EXPORT = {"export": COMMANDS["export"]}
 TINY = ["--models", "mobilenet_v1_0.25_32"]

@@ -8,14 +8,14 @@ import os
 
 import pytest
 
-from deploy.errors import ArtifactIntegrityError, DeployError, ManifestError
-from deploy.export import manifest as manifest_module
-from deploy.export.manifest import (
+from deploy.artifacts import manifest as manifest_module
+from deploy.artifacts.manifest import (
     MANIFEST_SCHEMA_VERSION,
     Manifest,
     ManifestEntry,
     verify_artifact,
 )
+from deploy.errors import ArtifactIntegrityError, DeployError, ManifestError
 from tests.export.helpers import make_entry
 
 
@@ -167,7 +167,7 @@ def test_locked_update_keeps_a_concurrent_writers_entry(tmp_path):
     started = tmp_path / "started"
     child_code = (
         "import json, pathlib, sys\n"
-        "from deploy.export.manifest import Manifest, ManifestEntry\n"
+        "from deploy.artifacts.manifest import Manifest, ManifestEntry\n"
         "folder = pathlib.Path(sys.argv[1])\n"
         "entry = ManifestEntry.from_dict(json.loads((folder / 'second.json').read_text()))\n"
         "(folder / 'started').touch()\n"

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import deploy.models
+from deploy.artifacts.manifest import MANIFEST_NAME, Manifest, verify_artifact
 from deploy.errors import ArtifactIntegrityError, OutputFolderError
 from deploy.export import pipeline
-from deploy.export.manifest import MANIFEST_NAME, Manifest, verify_artifact
 from deploy.export.recipes import get_recipe, parse_recipes
 from deploy.export.validation import outputs_digest, run_pte
 from deploy.models import parse_model_name

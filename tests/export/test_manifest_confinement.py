@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from bench import host
+from deploy.artifacts.hashing import sha256_file
+from deploy.artifacts.manifest import MANIFEST_NAME, Manifest, ManifestEntry, verify_artifact
 from deploy.errors import ArtifactIntegrityError, DeployError, ManifestError
 from deploy.export import pipeline
-from deploy.export.manifest import MANIFEST_NAME, Manifest, ManifestEntry, verify_artifact
 from deploy.export.recipes import get_recipe
-from deploy.hashing import sha256_file
 from deploy.models import parse_model_name
 from tests.export.helpers import make_entry
 
@@ -204,7 +204,7 @@ def test_export_replacing_an_entry_under_a_linked_folder_deletes_nothing_outside
 
 def test_a_folder_artifact_holding_a_link_is_not_hashed_through_it(tmp_path):
     """A .mlpackage with a link inside would hash (and stage for iOS) a file from outside."""
-    from deploy.hashing import sha256_path
+    from deploy.artifacts.hashing import sha256_path
 
     secret = tmp_path / "secret.bin"
     secret.write_bytes(b"outside")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import paper
+from deploy.models import paper
 from deploy.models.counting import count_madds, count_params
 from deploy.models.families import create_architecture
 from deploy.models.spec import parse_model_name

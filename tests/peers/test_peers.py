@@ -21,7 +21,7 @@ from bench.peers.prepare import PEERS_ROOT, prepare
 from bench.runner import build
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord, Store
-from deploy.hashing import sha256_file
+from deploy.artifacts.hashing import sha256_file
 
 pytest.importorskip("onnxruntime")
 

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from deploy.artifacts.hashing import sha256_path
 from deploy.errors import ArtifactIntegrityError, ManifestError
-from deploy.hashing import sha256_path
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
