@@ -19,7 +19,7 @@ from bench.android import phone, session, table
 from bench.store import Store
 from deploy.devices.android import AndroidDevice
 from deploy.devices.base import DEVICE_ROOT
-from deploy.devices.simulator import Faults
+from deploy.devices.simulator import Faults, phone_processes
 from tests.android.conftest import FAST
 
 
@@ -44,19 +44,8 @@ def _render(outcomes) -> str:
 
 
 def _runners_in(sandbox: Path) -> list[int]:
-    """Host pids of processes whose working directory is inside a simulator's sandbox."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if cwd.startswith(str(sandbox)) and b"bench_runner" in cmdline:
-            found.append(int(entry.name))
-    return found
+    """Host pids of bench_runner processes on the simulated phone whose folder is `sandbox`."""
+    return phone_processes(sandbox, "bench_runner")
 
 
 def test_x86_64_simulator_end_to_end_and_resume(start_phone, tiny_artifacts, options, tmp_path):
@@ -228,7 +217,7 @@ def test_runner_crash_and_timeout(start_phone, tiny_artifacts, options, tmp_path
                     text = pid_file.read_text().strip()
                     if text:
                         time.sleep(0.3)  # let the runner start
-                        os.kill(int(text), signal.SIGSEGV)
+                        os.kill(sim.host_pid(int(text)), signal.SIGSEGV)
                         return
                 time.sleep(0.05)
 

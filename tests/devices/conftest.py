@@ -14,6 +14,7 @@ import pytest
 from deploy.devices.android import AndroidDevice
 from deploy.devices.keys import ensure_key
 from deploy.devices.simulator import SimulatedDevice
+from tests.conftest import require_command
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +37,8 @@ def start_phone() -> Iterator[Callable[..., SimulatedDevice]]:
     started: list[SimulatedDevice] = []
 
     def start(**options: object) -> SimulatedDevice:
+        if not options.get("unsafe_host_shell"):
+            require_command("bwrap")
         device = SimulatedDevice(**options).start()  # type: ignore[arg-type]
         started.append(device)
         return device

@@ -24,6 +24,7 @@ from deploy.devices.simulator.profiles import (
     Profile,
     get_profile,
 )
+from deploy.devices.simulator.sandbox import phone_processes
 from deploy.devices.simulator.server import AUTH_MODES, SimulatedDevice
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "SimulatorProcess",
     "fault_args",
     "get_profile",
+    "phone_processes",
     "simulated_device",
     "start_simulator_process",
 ]

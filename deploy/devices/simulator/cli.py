@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--accept-delay-s", type=float, default=0.0, help="time the user takes to tap Allow"
     )
+    parser.add_argument(
+        "--unsafe-host-shell",
+        action="store_true",
+        help="run the phone's shell commands unconfined on this host (no bubblewrap sandbox): "
+        "anyone who can connect can then use this machine as you",
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--drop-after-bytes", type=int, help="close the connection after N bytes")
     faults.add_argument("--hang-after-bytes", type=int, help="stop answering after N bytes")
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         faults=faults,
         sandbox=args.sandbox,
         accept_delay_s=args.accept_delay_s,
+        unsafe_host_shell=args.unsafe_host_shell,
     ).start()
 
     def stop(_signum: int, _frame: object) -> None:
@@ -74,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     print(device.serial, flush=True)
     print(
         f"simulated phone {device.serial}: profile {device.profile.name}, auth {device.auth}, "
-        f"faults {faults.describe()}, sandbox {device.root}\n"
+        f"faults {faults.describe()}, sandbox {device.root}"
+        f"{' (UNCONFINED host shell)' if args.unsafe_host_shell else ''}\n"
         f"  connect: adb connect {device.serial}  |  "
         f"python -m deploy devices --serial {device.serial}"
         "\n  stop: Ctrl-C",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -78,6 +79,7 @@ def start_simulator_process(
     faults: Faults | None = None,
     known_key_files: Sequence[Path] = (),
     sandbox: Path | None = None,
+    unsafe_host_shell: bool = False,
     extra_args: Sequence[str] = (),
     ready_timeout_s: float = 30.0,
 ) -> SimulatorProcess:
@@ -88,12 +90,24 @@ def start_simulator_process(
         argv += ["--known-key", str(key)]
     if sandbox is not None:
         argv += ["--sandbox", str(sandbox)]
+    if unsafe_host_shell:
+        argv.append("--unsafe-host-shell")
     argv += list(extra_args)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-    )
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=errors, text=True, env=env, cwd=ROOT
+        )
+        serial = _wait_for_serial(proc, ready_timeout_s)
+        if serial is None:
+            errors.seek(0)
+            raise SimulatorError(_why_not_started(proc, argv, errors.read(), ready_timeout_s))
+    return SimulatorProcess(proc, serial)
+
+
+def _wait_for_serial(proc: subprocess.Popen[str], timeout_s: float) -> str | None:
+    """The serial the simulator prints when ready; None (and the process killed) otherwise."""
     assert proc.stdout is not None
     result: list[str] = []
 
@@ -104,12 +118,23 @@ def start_simulator_process(
 
     reader = threading.Thread(target=read_serial, daemon=True)
     reader.start()
-    reader.join(ready_timeout_s)
-    if not result or ":" not in result[0]:
-        proc.kill()
-        proc.wait()
-        raise SimulatorError(
-            f"the simulator did not start within {ready_timeout_s:.0f} s: "
-            f"run `{' '.join(argv[1:])}` by hand to see why"
-        )
-    return SimulatorProcess(proc, result[0])
+    reader.join(timeout_s)
+    if result and ":" in result[0]:
+        return result[0]
+    proc.kill()
+    proc.wait()
+    return None
+
+
+def _why_not_started(
+    proc: subprocess.Popen[str], argv: list[str], stderr: bytes, timeout_s: float
+) -> str:
+    """One line: the simulator's own error when it exited, else the time-out."""
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    if proc.returncode not in (None, -9) and (errors or lines):
+        return f"the simulator did not start: {(errors or lines)[-1].removeprefix('error: ')}"
+    return (
+        f"the simulator did not start within {timeout_s:.0f} s: "
+        f"run `{' '.join(argv[1:])}` by hand to see why"
+    )

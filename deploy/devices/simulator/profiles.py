@@ -1,8 +1,9 @@
 """What a simulated phone looks like: getprop values, CPU clusters, thermal zones, battery.
 
-A profile is data; `materialize` lays it out as files in the device's sandbox (the `/sys` tree,
-`getprop` and `taskset` shims) so that shell commands on the simulated phone read it the way
-they would on a real one.
+A profile is data; `materialize` lays it out as files in the phone's folder (the `/sys` tree,
+`getprop` and `taskset` shims in /system/bin) so that shell commands on the simulated phone read it
+the way they would on a real one. Paths in the shims and the shell's environment are the phone's
+own (`/system/props.txt`): its shell runs in a sandbox whose `/` is that folder.
 """
 
 from __future__ import annotations
@@ -62,8 +63,12 @@ class Profile:
     def core_count(self) -> int:
         return sum(c.cores for c in self.clusters)
 
+    def wrapper_path(self) -> str | None:
+        """The exec wrapper's program on this host, None when there is none."""
+        return shutil.which(self.exec_wrapper[0]) if self.exec_wrapper else None
+
     def wrapper_available(self) -> bool:
-        return bool(self.exec_wrapper) and shutil.which(self.exec_wrapper[0]) is not None
+        return self.wrapper_path() is not None
 
     def getprops(self, serial: str) -> dict[str, str]:
         """Every getprop value of this phone."""
@@ -147,7 +152,11 @@ awk -v k="[$1]:" -v d="$2" '
 _TASKSET = """#!/bin/sh
 # taskset for a simulated phone: the simulated core in MASK maps onto a core of this host, and
 # ${exec_env} (the profile's exec wrapper, e.g. qemu) goes before the program.
-real='{real}'
+here=${{0%/*}}; real=''; IFS=:
+for dir in $PATH; do
+  if [ "$dir" != "$here" ] && [ -x "$dir/taskset" ]; then real=$dir/taskset; break; fi
+done
+unset IFS
 case "$1" in -*|'') exec "$real" "$@";; esac
 mask=${{1#0x}}; shift
 n=$((0x$mask)); cpu=0; hi=0
@@ -161,15 +170,12 @@ if [ -n "$real" ]; then exec "$real" -c "$hi" ${exec_env} "$@"; fi
 exec ${exec_env} "$@"
 """
 
+#: PATH of the phone's shell: the shims first, then this host's tools (bound read-only).
+DEVICE_PATH = "/system/bin:/usr/local/bin:/usr/bin:/bin"
 
-def materialize(profile: Profile, root: Path, serial: str) -> dict[str, str]:
-    """Lay the profile out under `root` (the phone's `/`); return the shell's extra environment."""
-    (root / "data" / "local" / "tmp").mkdir(parents=True, exist_ok=True)
-    (root / "sdcard").mkdir(parents=True, exist_ok=True)
-    props = profile.getprops(serial)
-    props_file = root / "system" / "props.txt"
-    _write(props_file, "".join(f"[{k}]: [{v}]\n" for k, v in sorted(props.items())))
 
+def _write_sys(profile: Profile, root: Path) -> None:
+    """The phone's /sys: CPU clusters and frequencies, thermal zones, battery."""
     cpu_root = root / "sys" / "devices" / "system" / "cpu"
     cpu = 0
     for cluster_id, cluster in enumerate(profile.clusters):
@@ -199,21 +205,33 @@ def materialize(profile: Profile, root: Path, serial: str) -> dict[str, str]:
     _write(battery / "temp", f"{profile.battery_temp_decic}\n")
     _write(battery / "status", profile.battery_status + "\n")
 
+
+def materialize(
+    profile: Profile, root: Path, serial: str, *, sandboxed: bool = True
+) -> dict[str, str]:
+    """Lay the profile out under `root` (the phone's `/`); return the shell's environment.
+
+    `sandboxed`: the shell sees `root` as `/` (the simulator's sandbox). False is the unconfined
+    host shell (`--unsafe-host-shell`): paths are then this host's, under `root`.
+    """
+    seen = "" if sandboxed else str(root)  # the phone's `/` as its shell sees it, minus the slash
+    (root / "data" / "local" / "tmp").mkdir(parents=True, exist_ok=True)
+    (root / "sdcard").mkdir(parents=True, exist_ok=True)
+    props = profile.getprops(serial)
+    props_text = "".join(f"[{k}]: [{v}]\n" for k, v in sorted(props.items()))
+    _write(root / "system" / "props.txt", props_text)
+    _write_sys(profile, root)
+
     bin_dir = root / "system" / "bin"
     executable = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-    _write(bin_dir / "getprop", _GETPROP.format(props=props_file), executable)
-    real_taskset = shutil.which("taskset") or ""
-    _write(
-        bin_dir / "taskset",
-        _TASKSET.format(real=real_taskset, exec_env=EXEC_WRAPPER_ENV),
-        executable,
-    )
-    env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": str(root / "data" / "local" / "tmp"),
-        "TMPDIR": str(root / "data" / "local" / "tmp"),
-        "ANDROID_DATA": str(root / "data"),
-        "MOBILENET_DEPLOY_SIM_ROOT": str(root),
+    _write(bin_dir / "getprop", _GETPROP.format(props=f"{seen}/system/props.txt"), executable)
+    _write(bin_dir / "taskset", _TASKSET.format(exec_env=EXEC_WRAPPER_ENV), executable)
+    host_path = os.environ.get("PATH", "/usr/bin:/bin")
+    return {
+        "PATH": DEVICE_PATH if sandboxed else f"{bin_dir}{os.pathsep}{host_path}",
+        "HOME": f"{seen}/data/local/tmp",
+        "TMPDIR": f"{seen}/data/local/tmp",
+        "ANDROID_DATA": f"{seen}/data",
+        "ANDROID_ROOT": f"{seen}/system",
         EXEC_WRAPPER_ENV: " ".join(profile.exec_wrapper) if profile.wrapper_available() else "",
     }
-    return env

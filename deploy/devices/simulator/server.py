@@ -3,7 +3,9 @@
 One `SimulatedDevice` is one phone: its own port, its own sandbox folder (the phone's `/`, with
 `/data/local/tmp` inside), its own profile and faults. It serves CNXN/AUTH, `shell:` and `exec:`
 (v1: no exit status, output as it comes) and `sync:` (STAT, LIST, SEND, RECV, QUIT). Commands
-really run on this machine, inside the sandbox, so a host-built program gives real timings.
+really run on this machine, confined by bubblewrap to a sandbox whose `/` is that folder (see
+sandbox.py), so a host-built program gives real timings; `sync:` resolves paths the same way
+(rootfs.py). Without bubblewrap the phone refuses to start unless `unsafe_host_shell=True`.
 
 Threads: one accepts, one reads each connection, and each open stream has its own worker.
 """
@@ -14,7 +16,6 @@ import logging
 import os
 import posixpath
 import queue
-import re
 import secrets
 import shutil
 import signal
@@ -31,12 +32,12 @@ from deploy.devices.errors import SimulatorError
 from deploy.devices.simulator import protocol as p
 from deploy.devices.simulator.faults import Faults
 from deploy.devices.simulator.profiles import Profile, get_profile, materialize
+from deploy.devices.simulator.rootfs import NewFile, PhoneFolder
+from deploy.devices.simulator.sandbox import WRITABLE, HostShell, Sandbox
 
 log = logging.getLogger("deploy.devices.simulator")
 
 AUTH_MODES = ("accept", "keys", "refuse")
-_WRITABLE = ("/data/local/tmp", "/sdcard")
-_DEVICE_PATHS = re.compile(r"(?<![\w.~/-])(/data/local/tmp|/sdcard|/sys)(?=[/\s'\";)&|<>*?\[]|$)")
 _ENOSPC = "write failed: No space left on device"
 
 
@@ -49,6 +50,8 @@ class SimulatedDevice:
 
     `auth`: `accept` takes any key offered (a user tapping Allow; the key is then known),
     `keys` only the keys in `known_keys`, `refuse` none. `port=0` picks a free port.
+    Shell commands run in a bubblewrap sandbox (start() raises SimulatorError when none can be
+    made); `unsafe_host_shell=True` runs them unconfined on this host instead, as before.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class SimulatedDevice:
         faults: Faults | None = None,
         sandbox: Path | str | None = None,
         accept_delay_s: float = 0.0,
+        unsafe_host_shell: bool = False,
     ) -> None:
         if auth not in AUTH_MODES:
             raise SimulatorError(f"unknown --auth {auth!r}: use one of {', '.join(AUTH_MODES)}")
@@ -71,6 +75,8 @@ class SimulatedDevice:
         self.auth = auth
         self.faults = faults or Faults()
         self.accept_delay_s = accept_delay_s
+        self.unsafe_host_shell = unsafe_host_shell
+        self.shell: Sandbox | HostShell | None = None
         self._keys: dict[str, p.PublicKey] = {}
         for key in known_keys:
             self.add_known_key(key)
@@ -110,7 +116,12 @@ class SimulatedDevice:
         else:
             self.root = self._sandbox_arg
             self.root.mkdir(parents=True, exist_ok=True)
-        self.shell_env = materialize(self.profile, self.root, self.serial)
+        try:
+            self.shell = self._start_shell()
+        except BaseException:
+            listener.close()
+            self._remove_own_sandbox()
+            raise
         self.props = self.profile.getprops(self.serial)
         thread = threading.Thread(target=self._accept_loop, name=f"adbsim-{self.port}", daemon=True)
         thread.start()
@@ -119,6 +130,24 @@ class SimulatedDevice:
             "simulated phone %s (%s) serving, sandbox %s", self.serial, self.profile.name, self.root
         )
         return self
+
+    def _start_shell(self) -> Sandbox | HostShell:
+        """The phone's shell: a bubblewrap sandbox (proved to work), or this host's if unsafe."""
+        sandboxed = not self.unsafe_host_shell
+        self.shell_env = materialize(self.profile, self.root, self.serial, sandboxed=sandboxed)
+        if not sandboxed:
+            log.warning(
+                "simulated phone %s: --unsafe-host-shell: its shell commands run UNCONFINED on "
+                "this host, as this user; anyone who can connect to it can use this machine",
+                self.serial,
+            )
+            return HostShell(self.root)
+        wrapper = self.profile.wrapper_path()
+        return Sandbox(self.root, [wrapper] if wrapper else []).start()
+
+    def _remove_own_sandbox(self) -> None:
+        if self._own_sandbox and self.root != Path():
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -130,8 +159,9 @@ class SimulatedDevice:
             conn.close()
         for thread in self._threads:
             thread.join(timeout=2)
-        if self._own_sandbox and self.root != Path():
-            shutil.rmtree(self.root, ignore_errors=True)
+        if self.shell is not None:
+            self.shell.stop()
+        self._remove_own_sandbox()
 
     def __enter__(self) -> SimulatedDevice:
         return self.start() if self._listener is None else self
@@ -159,20 +189,20 @@ class SimulatedDevice:
 
     # --- paths ---
     def host_path(self, device_path: str) -> Path:
-        """The file on this host that is `device_path` on the phone."""
+        """The file on this host that is `device_path` on the phone (by name; for inspection)."""
         norm = posixpath.normpath("/" + device_path.lstrip("/"))
         return self.root / norm.lstrip("/")
 
-    def writable_host_path(self, device_path: str) -> Path | None:
-        norm = posixpath.normpath("/" + device_path.lstrip("/"))
-        if any(norm == w or norm.startswith(w + "/") for w in _WRITABLE):
-            return self.host_path(norm)
-        return None
+    def host_pid(self, device_pid: int) -> int:
+        """The pid on this host of the phone's process `device_pid` (the phone has its own pids)."""
+        if self.shell is None:
+            raise ProcessLookupError(device_pid)
+        return self.shell.host_pid(device_pid)
 
-    def rewrite_command(self, command: str) -> str:
-        """Point the phone's absolute paths in a shell command at the sandbox."""
-        root = str(self.root)
-        return _DEVICE_PATHS.sub(lambda m: root + m.group(1), command)
+    @property
+    def files(self) -> PhoneFolder:
+        """The phone's files as `sync:` reaches them (symlinks never lead out of the folder)."""
+        return PhoneFolder(self.root)
 
     def remaining_bytes(self) -> int | None:
         """Free space under the simulated quota, None when unlimited."""
@@ -181,7 +211,7 @@ class SimulatedDevice:
         if self.faults.quota_bytes is None:
             return None
         used = 0
-        for top in (self.tmp_dir, self.root / "sdcard"):
+        for top in (self.host_path(w) for w in WRITABLE):
             for dirpath, _dirs, files in os.walk(top):
                 for name in files:
                     try:
@@ -521,7 +551,7 @@ class _Stream:
 
 
 class _ProcessStream(_Stream):
-    """`shell:` / `exec:` v1: run the command in the sandbox; stdout+stderr go back raw."""
+    """`shell:` / `exec:` v1: run the command on the phone; stdout+stderr go back raw."""
 
     def __init__(self, conn: _Connection, local_id: int, remote_id: int, command: str) -> None:
         super().__init__(conn, local_id, remote_id)
@@ -530,18 +560,8 @@ class _ProcessStream(_Stream):
 
     def serve(self) -> None:
         device = self.conn.device
-        argv = (
-            ["/bin/sh", "-c", device.rewrite_command(self.command)] if self.command else ["/bin/sh"]
-        )
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=device.root,
-            env=device.shell_env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        assert device.shell is not None
+        self.proc = device.shell.popen(self.command, device.shell_env)
         threading.Thread(target=self._pump_input, daemon=True).start()
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
@@ -633,7 +653,7 @@ class _SyncStream(_Stream):
 
     def _stat(self, path: str) -> None:
         try:
-            st = os.stat(self.conn.device.host_path(path))
+            st = self.conn.device.files.stat(path)
             reply = (st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF)
         except OSError:
             reply = (0, 0, 0)
@@ -642,20 +662,27 @@ class _SyncStream(_Stream):
     def _list(self, path: str) -> None:
         out = bytearray()
         try:
-            entries = sorted(os.scandir(self.conn.device.host_path(path)), key=lambda e: e.name)
+            entries = self.conn.device.files.scandir(path)
         except OSError:
             entries = []
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            name = entry.name.encode()
+        for entry_name, st in entries:
+            name = entry_name.encode()
             out += p.SYNC_REQUEST.pack(p.ID_DENT, st.st_mode)
             out += p.SYNC_REQUEST.pack(st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF)
             out += len(name).to_bytes(4, "little") + name
         out += p.SYNC_REQUEST.pack(p.ID_DONE, 0) + bytes(12)
         self.write(out)
+
+    def _create(self, path: str, mode: int) -> tuple[NewFile | None, str | None]:
+        """The file a SEND writes to, or why it cannot be written."""
+        if stat.S_ISLNK(mode):
+            return None, "symlinks are not supported by this simulator"
+        try:
+            return self.conn.device.files.create(path), None
+        except PermissionError:
+            return None, f"couldn't create file: Permission denied ({path})"
+        except OSError as exc:
+            return None, f"couldn't create file: {exc.strerror or 'Is a directory'}"
 
     def _send(self, spec: str) -> bool:
         path, _, mode_text = spec.rpartition(",")
@@ -663,75 +690,50 @@ class _SyncStream(_Stream):
             mode = int(mode_text)
         except ValueError:
             path, mode = spec, 0o100644
-        device = self.conn.device
-        target = device.writable_host_path(path)
-        error: str | None = None
-        handle = None
-        if target is None:
-            error = f"couldn't create file: Permission denied ({path})"
-        elif stat.S_ISLNK(mode):
-            error = "symlinks are not supported by this simulator"
-        else:
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.is_dir():
-                    raise IsADirectoryError
-                handle = open(target, "wb")  # noqa: SIM115 - closed below on every path
-            except OSError as exc:
-                error = f"couldn't create file: {exc.strerror or 'Is a directory'}"
+        target, error = self._create(path, mode)
         if error is not None:
             self.fail(error)
-        room = device.remaining_bytes()
-        written = 0
-        mtime = 0
-        while True:
-            ident, size = self.request()
-            if ident == p.ID_DATA:
-                if size > p.SYNC_DATA_MAX:
-                    error = error or "data chunk too large"
-                    self.fail(error)
-                    return False
-                views = self.read_views(size)
-                if error is None and handle is not None:
-                    if room is not None and written + size > room:
-                        error = _ENOSPC
-                        handle.close()
-                        self._unlink(target)
-                        self.fail(error)
-                        continue
-                    for view in views:
-                        handle.write(view)
-                    written += size
-            elif ident == p.ID_DONE:
-                mtime = size
-                break
-            else:
-                if handle is not None:
-                    handle.close()
-                    self._unlink(target)
-                self.fail("invalid data message: expected DATA or DONE")
-                return False
-        if error is not None or handle is None or target is None:
+        try:
+            mtime = self._receive(target, error)
+        except BaseException:
+            if target is not None:
+                target.discard()  # the connection went away: no partial file stays
+            raise
+        if mtime is None or target is None:
             return False
-        handle.close()
-        os.chmod(target, stat.S_IMODE(mode) or 0o644)
-        if mtime:
-            os.utime(target, (mtime, mtime))
+        target.finish(stat.S_IMODE(mode) or 0o644, mtime)
         self.write(p.SYNC_REQUEST.pack(p.ID_OKAY, 0))
         return True
 
-    @staticmethod
-    def _unlink(target: Path | None) -> None:
-        if target is not None:
-            try:
-                target.unlink()
-            except OSError:
-                pass
+    def _receive(self, target: NewFile | None, error: str | None) -> int | None:
+        """Write a SEND's DATA into `target` until DONE: its mtime, None when the SEND failed."""
+        room = self.conn.device.remaining_bytes()
+        written = 0
+        while True:
+            ident, size = self.request()
+            if ident == p.ID_DONE:
+                return size if error is None else None
+            if ident != p.ID_DATA:
+                self.fail("invalid data message: expected DATA or DONE")
+                raise _Gone
+            if size > p.SYNC_DATA_MAX:
+                self.fail(error or "data chunk too large")
+                raise _Gone
+            views = self.read_views(size)
+            if error is not None or target is None:
+                continue
+            if room is not None and written + size > room:
+                error = _ENOSPC
+                target.discard()
+                self.fail(error)
+                continue
+            for view in views:
+                target.write(view)
+            written += size
 
     def _recv(self, path: str) -> bool:
-        source = self.conn.device.host_path(path)
         try:
-            handle = open(source, "rb")  # noqa: SIM115
+            handle = self.conn.device.files.open_read(path)
         except OSError as exc:
             self.fail(f"open failed: {exc.strerror}")
             return False
