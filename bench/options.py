@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.errors import ArtifactError, BenchError
 from bench.runner.run import RunnerConfig
 from bench.store import DEFAULT_PATH, ArtifactRecord
+from bench.targets.base import Artifact
+from deploy.artifacts.hashing import sha256_file
 from deploy.artifacts.manifest import Manifest
 
 DEFAULT_MANIFEST = Path("artifacts") / "manifest.json"
@@ -101,3 +103,54 @@ def runner_config(args: argparse.Namespace, threads: int = 1) -> RunnerConfig:
         max_time_s=args.max_time,
         target_precision=args.target_precision,
     )
+
+
+def runs_on_bench_runner(entry: Any) -> bool:
+    """XNNPACK .pte programs: what bench_runner (built with the XNNPACK delegate only) runs.
+
+    Core ML packages and .pte programs delegated to Core ML (et-coreml-fp16) go to the iOS
+    harness instead.
+    """
+    recipe = entry.recipe or {}
+    return recipe.get("backend") == "xnnpack" and str(recipe.get("format")).lstrip(".") == "pte"
+
+
+def manifest_artifacts(
+    manifest_path: Path, models: Iterable[str] = (), recipes: Iterable[str] = ()
+) -> list[Artifact]:
+    """Valid ExecuTorch entries of the manifest (optionally filtered) that bench_runner runs."""
+    selected = manifest_selection(
+        manifest_path,
+        runs_on_bench_runner,
+        models,
+        recipes,
+        what=".pte artifact",
+        hint="see `nox -s export`",
+    )
+    return [Artifact(record, path) for record, path in selected]
+
+
+def unlisted_artifacts(paths: Iterable[Path]) -> list[Artifact]:
+    """.pte files outside any manifest: identity is their sha256 alone, and the store says so
+    (model `unlisted:<file name>`, recipe `unlisted`) rather than guessing from the name."""
+    out = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise ArtifactError(f"{path} does not exist")
+        out.append(
+            Artifact(ArtifactRecord(sha256_file(path), f"unlisted:{path.name}", "unlisted"), path)
+        )
+    return out
+
+
+def add_pte_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pte", nargs="+", type=Path, help="benchmark these .pte files instead of the manifest"
+    )
+
+
+def selected_artifacts(args: argparse.Namespace) -> list[Artifact]:
+    """The --pte files, else the manifest's runnable entries filtered by --models/--recipes."""
+    if args.pte:
+        return unlisted_artifacts(args.pte)
+    return manifest_artifacts(args.manifest, names(args.models), names(args.recipes))

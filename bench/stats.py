@@ -3,9 +3,9 @@
 - `summarize(samples)`: median, mean, stdev, min, max, p10, p90, 10% trimmed mean, and a
   distribution-free confidence interval of the median (exact binomial order statistics).
 - `stability_warnings(samples)`: pyperf-style warnings when the spread is too high to trust.
-- `precision_reached` / `plan_iterations`: how many iterations reach a target precision (the
-  relative half-width of the median's CI) within a time budget; the C++ runner applies the
-  same rule (normal approximation to the ranks) when given `--target-precision`.
+- `rel_ci_halfwidth(samples)`: the precision reached, the relative half-width of the median's
+  CI (the C++ runner stops on the same measure, normal approximation to the ranks, when given
+  `--target-precision`).
 """
 
 from __future__ import annotations
@@ -148,58 +148,4 @@ def summarize(samples: Samples, confidence: float = CONFIDENCE, trim: float = TR
         ci_high=hi,
         confidence=confidence,
         warnings=tuple(stability_warnings(arr)),
-    )
-
-
-def precision_reached(samples: Samples, target: float, confidence: float = CONFIDENCE) -> bool:
-    """True when the median's CI is within +-target (a fraction) of the median."""
-    return rel_ci_halfwidth(samples, confidence) <= target
-
-
-@dataclass(frozen=True)
-class IterationPlan:
-    iterations: int  # total measured iterations to run (pilot included)
-    reachable: bool  # False: the time budget ends before the target precision
-    expected_rel_halfwidth: float
-
-
-def plan_iterations(
-    pilot: Samples,
-    target: float,
-    time_budget_s: float,
-    *,
-    confidence: float = CONFIDENCE,
-    max_iterations: int = 100_000,
-) -> IterationPlan:
-    """From a pilot run, the iteration count whose median CI should reach `target`.
-
-    The CI of the median narrows as 1/sqrt(n), so n = n_pilot * (pilot precision / target)^2,
-    capped by what fits in `time_budget_s` at the pilot's median latency."""
-    arr = _array(pilot)
-    if target <= 0:
-        raise ValueError("target precision must be > 0")
-    current = rel_ci_halfwidth(arr, confidence)
-    if not math.isfinite(current):
-        # too few samples for a CI: assume the spread of the pilot (robust, via the IQR)
-        q75, q25 = np.percentile(arr, [75, 25])
-        sigma = (q75 - q25) / 1.349 if q75 > q25 else float(arr.std()) or 1e-12
-        med = float(np.median(arr))
-        # half-width of a median CI ~ z * 1.2533 * sigma / sqrt(n)
-        z = float(sps.norm.ppf(0.5 + confidence / 2))
-        per_sqrt_n = z * 1.2533 * sigma / med if med > 0 else math.inf
-        needed = math.ceil((per_sqrt_n / target) ** 2) if math.isfinite(per_sqrt_n) else 10**9
-    else:
-        needed = math.ceil(arr.size * (current / target) ** 2)
-    needed = max(needed, arr.size, 6)
-    per_iteration_s = float(np.median(arr)) / 1000.0
-    fit = int(time_budget_s / per_iteration_s) if per_iteration_s > 0 else max_iterations
-    cap = min(fit, max_iterations)
-    iterations = min(needed, cap)
-    expected = (current if math.isfinite(current) else math.inf) * math.sqrt(
-        arr.size / max(iterations, 1)
-    )
-    return IterationPlan(
-        iterations=max(iterations, arr.size),
-        reachable=needed <= cap,
-        expected_rel_halfwidth=expected,
     )

@@ -1,8 +1,9 @@
 """The results store: one SQLite file (default results/bench.sqlite), versioned with migrations.
 
-Tables (schema version 2):
+Tables (schema version 3):
 
-    devices    id (PK: "host:<hostname>", an adb serial, ...), kind (phone|host|simulator|peer),
+    devices    id (PK: "host:<hostname>", an adb serial, "ssh:<host>", ...), kind
+               (phone|board|host|simulator|peer),
                name, model, soc, abi, os, metadata_json, first_seen, last_seen
     artifacts  sha256 (PK), model, recipe, precision, backend, format, family, width,
                resolution, input_shape (JSON), params, madds, weights_source, weights_sha256,
@@ -10,14 +11,15 @@ Tables (schema version 2):
     runs       id, device_id -> devices, artifact_sha256 -> artifacts, provenance, status
                (ok|failed), error, runner_name, runner_version, executorch_version, threads,
                core_mask, config_key, warmup, iterations, load_ms, first_inference_ms,
-               output_checksum, output_top1, started_at, ended_at, result_json, host_json,
+               output_checksum, output_top1, started_at, ended_at, result_json,
+               machine_json (the machine's state around the run; `host_json` before v3),
                [v2] temp_before_c, temp_after_c, latencies_valid
     samples    run_id -> runs, phase (warmup|measured), idx, latency_ms
 
-Provenance is one of phone, host, simulator, emulated, peer. An EMULATED run (qemu) is kept as a
-functional check only: its output checksum/top1 are stored, its timings are not (no samples,
-NULL load/first-inference times, latencies_valid = 0), so nothing can read qemu time as a
-latency. A simulator run (the ADB simulator) has samples but latencies_valid = 0 as well.
+Provenance is one of phone, board, host, simulator, emulated, peer. An EMULATED run (qemu) is
+kept as a functional check only: its output checksum/top1 are stored, its timings are not (no
+samples, NULL load/first-inference times, latencies_valid = 0), so nothing can read qemu time as
+a latency. A simulator run (the ADB simulator) has samples but latencies_valid = 0 as well.
 
 Writes are transactional per run: `record_run` inserts the run row and all its samples in one
 transaction, so a crash, SIGKILL or Ctrl-C leaves either the whole run or nothing.
@@ -59,10 +61,10 @@ LOCK_TIMEOUT_S = 30.0
 BUSY_SLICE_S = 1.0  # SQLite's busy timeout within one attempt
 FIRST_BACKOFF_S = 0.05  # pause after the first failed attempt, doubled after each one
 MAX_BACKOFF_S = 2.0
-PROVENANCES = ("phone", "host", "simulator", "emulated", "peer")
+PROVENANCES = ("phone", "board", "host", "simulator", "emulated", "peer")
 # Provenances whose timings are real measurements of a real CPU.
-TIMED_PROVENANCES = ("phone", "host", "peer")
-DEVICE_KINDS = ("phone", "host", "simulator", "peer")
+TIMED_PROVENANCES = ("phone", "board", "host", "peer")
+DEVICE_KINDS = ("phone", "board", "host", "simulator", "peer")
 STATUSES = ("ok", "failed")
 
 
@@ -134,8 +136,64 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("UPDATE runs SET latencies_valid = 0 WHERE provenance IN ('emulated', 'simulator')")
 
 
+_V3_RUNS = """
+CREATE TABLE runs_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    artifact_sha256 TEXT NOT NULL REFERENCES artifacts(sha256),
+    provenance TEXT NOT NULL
+        CHECK (provenance IN ('phone', 'board', 'host', 'simulator', 'emulated', 'peer')),
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error TEXT,
+    runner_name TEXT, runner_version TEXT, executorch_version TEXT,
+    threads INTEGER, core_mask TEXT,
+    config_key TEXT NOT NULL,
+    warmup INTEGER, iterations INTEGER,
+    load_ms REAL, first_inference_ms REAL,
+    output_checksum REAL, output_top1 INTEGER,
+    started_at TEXT NOT NULL, ended_at TEXT,
+    result_json TEXT, machine_json TEXT,
+    temp_before_c REAL, temp_after_c REAL,
+    latencies_valid INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE samples_v3 (
+    run_id INTEGER NOT NULL REFERENCES runs_v3(id) ON DELETE CASCADE,
+    phase TEXT NOT NULL CHECK (phase IN ('warmup', 'measured')),
+    idx INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    PRIMARY KEY (run_id, phase, idx)
+) WITHOUT ROWID
+"""
+_V3_COLUMNS = (
+    "id, device_id, artifact_sha256, provenance, status, error, runner_name, runner_version, "
+    "executorch_version, threads, core_mask, config_key, warmup, iterations, load_ms, "
+    "first_inference_ms, output_checksum, output_top1, started_at, ended_at, result_json, {}, "
+    "temp_before_c, temp_after_c, latencies_valid"
+)
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    """`host_json` becomes `machine_json` (it holds a phone's or a board's state too), and
+    `board` (a Linux board over SSH) joins the provenances. SQLite cannot change a CHECK in
+    place: the runs and samples tables are rebuilt (samples first re-pointed at the new runs, so
+    dropping the old tables cascades nothing)."""
+    _script(db, _V3_RUNS)
+    db.execute(
+        f"INSERT INTO runs_v3 ({_V3_COLUMNS.format('machine_json')}) "
+        f"SELECT {_V3_COLUMNS.format('host_json')} FROM runs"
+    )
+    db.execute("INSERT INTO samples_v3 SELECT run_id, phase, idx, latency_ms FROM samples")
+    db.execute("DROP TABLE samples")
+    db.execute("DROP TABLE runs")
+    db.execute("ALTER TABLE runs_v3 RENAME TO runs")
+    db.execute("ALTER TABLE samples_v3 RENAME TO samples")
+    db.execute(
+        "CREATE INDEX runs_identity ON runs (device_id, artifact_sha256, config_key, status)"
+    )
+
+
 # MIGRATIONS[i] takes a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -251,7 +309,7 @@ class RunRecord:
     started_at: str = field(default_factory=_now)
     ended_at: str | None = None
     result_json: str | None = None
-    host: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)  # the machine's state around the run
     temp_before_c: float | None = None
     temp_after_c: float | None = None
 
@@ -265,7 +323,7 @@ class RunRecord:
         config_key: str,
         started_at: str,
         ended_at: str | None = None,
-        host: dict[str, Any] | None = None,
+        machine: dict[str, Any] | None = None,
         temp_before_c: float | None = None,
         temp_after_c: float | None = None,
     ) -> RunRecord:
@@ -288,7 +346,7 @@ class RunRecord:
             started_at=started_at,
             ended_at=ended_at or _now(),
             result_json=result.to_json(),
-            host=host or {},
+            machine=machine or {},
             temp_before_c=temp_before_c,
             temp_after_c=temp_after_c,
         )
@@ -325,7 +383,7 @@ class StoredRun:
     latencies_valid: bool
     temp_before_c: float | None
     temp_after_c: float | None
-    host: dict[str, Any]
+    machine: dict[str, Any]
     runner_name: str  # "bench_runner", or the peer's engine ("onnxruntime", ...)
     madds: int | None  # of the artifact's model, a count (not millions)
     resolution: int | None
@@ -336,7 +394,7 @@ SELECT r.id, r.device_id, d.kind, r.artifact_sha256, a.model, a.recipe, a.precis
        a.input_shape, a.weights_source, r.provenance, r.status, r.error, r.runner_version,
        r.executorch_version, r.threads, r.core_mask, r.config_key, r.iterations, r.load_ms,
        r.first_inference_ms, r.output_checksum, r.output_top1, r.started_at, r.ended_at,
-       r.latencies_valid, r.temp_before_c, r.temp_after_c, r.host_json, r.runner_name, a.madds,
+       r.latencies_valid, r.temp_before_c, r.temp_after_c, r.machine_json, r.runner_name, a.madds,
        a.resolution
 FROM runs r JOIN devices d ON d.id = r.device_id JOIN artifacts a ON a.sha256 = r.artifact_sha256
 """
@@ -621,7 +679,7 @@ class Store:
                            runner_name, runner_version, executorch_version, threads, core_mask,
                            config_key, warmup, iterations, load_ms, first_inference_ms,
                            output_checksum, output_top1, started_at, ended_at, result_json,
-                           host_json, temp_before_c, temp_after_c, latencies_valid)
+                           machine_json, temp_before_c, temp_after_c, latencies_valid)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                                ?, ?)""",
                     (
@@ -645,7 +703,7 @@ class Store:
                         run.started_at,
                         run.ended_at or _now(),
                         run.result_json,
-                        json.dumps(run.host, sort_keys=True, default=str),
+                        json.dumps(run.machine, sort_keys=True, default=str),
                         run.temp_before_c,
                         run.temp_after_c,
                         int(valid),

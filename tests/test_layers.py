@@ -42,6 +42,8 @@ def test_the_contracts_hold():
         ("deploy/artifacts/manifest.py", "import torch", "the artifact contract is torch-free"),
         ("deploy/cli.py", "import bench.errors", "deploy imports nothing from bench"),
         ("bench/report/html.py", "import deploy.devices.android", "reports do not import devices"),
+        ("bench/targets/host.py", "import bench.session", "targets know nothing of the"),
+        ("bench/compare/measurements.py", "import bench.compare.tables", "compare: tables <-"),
     ],
 )
 def test_a_planted_import_breaks_its_contract(tmp_path, module, planted, contract):

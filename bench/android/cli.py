@@ -8,9 +8,10 @@ import threading
 from pathlib import Path
 
 from bench import options
-from bench.android import session, table
+from bench.android import table
 from bench.errors import AndroidBenchError
-from bench.host import selected_artifacts
+from bench.session import run_session
+from bench.targets.android import MODES, HostChecks, Options, android_target
 from deploy.devices import discovery
 
 NO_DEVICE = (
@@ -30,9 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "device)",
     )
     options.add_selection_arguments(parser, "recipe names (default: all)")
-    parser.add_argument(
-        "--pte", nargs="+", type=Path, help="benchmark these .pte files instead of the manifest"
-    )
+    options.add_pte_argument(parser)
     options.add_measurement_arguments(parser)
     parser.add_argument(
         "--all-cores",
@@ -47,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mode",
-        choices=session.MODES,
+        choices=MODES,
         default="shell",
         help="shell: bench_runner from adb shell (pinned, as the papers); app: the Android app",
     )
@@ -90,13 +89,10 @@ def serials(given: list[str]) -> list[str]:
     return [e.serial for e in usb if e.state == "available"]
 
 
-def options_from(args: argparse.Namespace) -> session.Options:
-    return session.Options(
-        config=options.runner_config(args),
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(
         all_cores=args.all_cores,
-        force=args.force,
         cleanup=args.cleanup,
-        mode=args.mode,
         timeout_s=args.timeout,
         cool_to_c=args.cool_to,
         cool_max_wait_s=args.cool_max_wait,
@@ -109,9 +105,15 @@ def options_from(args: argparse.Namespace) -> session.Options:
 def run(args: argparse.Namespace) -> int:
     from deploy.console import make_console
 
-    artifacts = selected_artifacts(args)
+    artifacts = options.selected_artifacts(args)
     devices = serials(args.serial)
-    options = options_from(args)
+    phone_options = options_from(args)
+    needed = sum(a.path.stat().st_size for a in artifacts if a.path.exists())
+    checks = HostChecks()  # the host runner's outputs, shared by every emulated device
+    targets = [
+        android_target(serial, args.mode, phone_options, needed_bytes=needed, host_checks=checks)
+        for serial in dict.fromkeys(devices)
+    ]
     console = make_console()
     err = make_console(stderr=True)
     lock = threading.Lock()
@@ -120,16 +122,19 @@ def run(args: argparse.Namespace) -> int:
         with lock:
             err.print(f"[{serial}] {message}", highlight=False, markup=False, soft_wrap=True)
 
-    outcomes = session.run_session(devices, artifacts, options, args.store, say=say)
+    config = options.runner_config(args)
+    outcomes = run_session(
+        targets, artifacts, config, args.store, skip_stored=not args.force, say=say
+    )
     table.render(outcomes, console)
     console.print(f"stored in {args.store}")
     problems = []
     for outcome in outcomes:
         if outcome.error:
-            problems.append(f"{outcome.serial}: {outcome.error}")
+            problems.append(f"{outcome.target}: {outcome.error}")
         for row in outcome.rows:
             if row.status == "failed":
-                problems.append(f"{outcome.serial}: {row.model} {row.recipe}: {row.error}")
+                problems.append(f"{outcome.target}: {row.model} {row.recipe}: {row.error}")
     if problems:
         err.print(f"{len(problems)} failure(s):", markup=False)
         for line in problems:

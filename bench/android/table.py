@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.android.session import DeviceOutcome, Row
+from bench.session import Outcome, Row
 from deploy.models import paper
 
 PROVENANCE_NOTE = {
@@ -31,13 +31,13 @@ def _all_cores(rows: Sequence[Row], row: Row) -> Row | None:
             r
             for r in rows
             if r.threads > 1
-            and (r.serial, r.model, r.recipe) == (row.serial, row.model, row.recipe)
+            and (r.target, r.model, r.recipe) == (row.target, row.model, row.recipe)
         ),
         None,
     )
 
 
-def render(outcomes: Sequence[DeviceOutcome], console: Any) -> None:
+def render(outcomes: Sequence[Outcome], console: Any) -> None:
     """One table per device, then every failure in one line each."""
     from rich.table import Table
 
@@ -49,7 +49,7 @@ def render(outcomes: Sequence[DeviceOutcome], console: Any) -> None:
         masks = sorted({r.mask for r in single})
         core = f"taskset mask {', '.join(masks)}, 1 thread" if masks else ""
         title = (
-            f"bench-android: {outcome.name or outcome.serial} ({outcome.serial}), {core} - "
+            f"bench-android: {outcome.name or outcome.target} ({outcome.target}), {core} - "
             f"provenance {outcome.provenance}: {PROVENANCE_NOTE.get(outcome.provenance, '')}"
         )
         console.print(title, highlight=False, markup=False)
@@ -93,7 +93,7 @@ def render(outcomes: Sequence[DeviceOutcome], console: Any) -> None:
             table.add_row(row.model, row.recipe, *cells, *extra, *pixels, ratio_text, note)
         console.print(table)
         for warning in outcome.warnings:
-            console.print(f"warning: {outcome.serial}: {warning}")
+            console.print(f"warning: {outcome.target}: {warning}")
     console.print(
         "paper: TFLite benchmark_model, one large core (taskset), one thread, Pixel 1/2/3 "
         "(bench/paper.py); ours: ExecuTorch + XNNPACK bench_runner, same pinning. ratio = our "

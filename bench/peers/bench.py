@@ -22,21 +22,15 @@ from typing import Any
 
 from bench import options
 from bench.errors import ArtifactError, BenchError, PeerError, ResultSchemaError, RunnerError
-from bench.host import (
-    HostArtifact,
-    allowed_cpus,
-    default_core,
-    host_device,
-    host_facts,
-    manifest_artifacts,
-)
-from bench.options import DEFAULT_MANIFEST
+from bench.options import DEFAULT_MANIFEST, manifest_artifacts
 from bench.peers import OUR_RUNTIMES, RUNTIMES
 from bench.peers.prepare import PEERS_ROOT, PeerModels, prepare
 from bench.peers.table import PeerRow, build_rows
 from bench.results import RunnerResult
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DEFAULT_PATH, ArtifactRecord, RunRecord, Store
+from bench.targets.base import Artifact
+from bench.targets.host import allowed_cpus, default_core, host_device, host_facts
 from deploy.artifacts.hashing import sha256_file
 
 ORDER = ("ort-fp32", "et-fp32", "ort-int8", "et-int8", "eager-fp32")
@@ -135,9 +129,9 @@ def measure_peer(
 
 def our_artifacts(
     manifest: Path, models: Iterable[str], runtimes: Iterable[str]
-) -> tuple[dict[tuple[str, str], HostArtifact], dict[tuple[str, str], str]]:
+) -> tuple[dict[tuple[str, str], Artifact], dict[tuple[str, str], str]]:
     """(model, et-*) -> the manifest's valid artifact; the missing ones -> a reason."""
-    found: dict[tuple[str, str], HostArtifact] = {}
+    found: dict[tuple[str, str], Artifact] = {}
     missing: dict[tuple[str, str], str] = {}
     models = list(models)
     for runtime in runtimes:
@@ -165,7 +159,7 @@ def bench_peers(
     *,
     runtimes: Sequence[str] = ORDER,
     manifest: Path = DEFAULT_MANIFEST,
-    artifacts: Mapping[tuple[str, str], HostArtifact] | None = None,
+    artifacts: Mapping[tuple[str, str], Artifact] | None = None,
     rounds: int = 1,
     core: int | None = None,
     timeout: float | None = None,
@@ -177,7 +171,7 @@ def bench_peers(
 ) -> PeerReport:
     """Measure `runtimes` on `specs` (deploy.models.ModelSpec), store every run, return rows.
 
-    Ours come from `artifacts` ((model, 'et-fp32'|'et-int8') -> HostArtifact) or else the
+    Ours come from `artifacts` ((model, 'et-fp32'|'et-int8') -> Artifact) or else the
     manifest. A failure of one measurement is a row cell, not the end of the run."""
     core = default_core() if core is None else core
     budget = timeout or (max(config.max_time_s, config.min_time_s) + 600.0)
@@ -252,7 +246,7 @@ def bench_peers(
     return PeerReport(build_rows(samples, madds, errors), measurements, peers, runs)
 
 
-def _check_same_model(art: HostArtifact, peer: PeerModels, runtime: str) -> None:
+def _check_same_model(art: Artifact, peer: PeerModels, runtime: str) -> None:
     rec = art.record
     if rec.weights_source and rec.weights_source != peer.weights_source:
         raise PeerError(
@@ -270,7 +264,7 @@ def _measure_one(
     model: str,
     runtime: str,
     peer: PeerModels,
-    found: Mapping[tuple[str, str], HostArtifact],
+    found: Mapping[tuple[str, str], Artifact],
     config: RunnerConfig,
     core: int,
     budget: float,
@@ -305,7 +299,7 @@ def _measure_one(
                 provenance=provenance,
                 config_key=config_key(config, peer),
                 started_at=started,
-                host={**facts, "loadavg_after": list(os.getloadavg()), "runtime": runtime},
+                machine={**facts, "loadavg_after": list(os.getloadavg()), "runtime": runtime},
             ),
             result.samples_ms,
             result.warmup_ms,
@@ -324,7 +318,7 @@ def _measure_one(
                 threads=config.threads,
                 core_mask=hex(1 << core),
                 started_at=started,
-                host={**facts, "runtime": runtime},
+                machine={**facts, "runtime": runtime},
             )
         )
     return m

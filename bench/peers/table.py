@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import stats
-from bench.host import int8_note
 from bench.peers import GOALS, RUNTIMES
+from bench.targets.host import int8_note
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
 """`python -m bench compare`: tables per recipe, two-device ratios, the regression gate, and
-Markdown / CSV / HTML reports. Exit 0, or 1 when the gate fails; bad input is one line, exit 2.
+the reports of `bench.report.writers` (the terminal, and `--markdown / --csv / --html / --json
+PATH`). Exit 0, or 1 when the gate fails; bad input is one line, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from rich.markup import escape
 
 from bench.compare import (
     DEFAULT_THRESHOLD,
@@ -15,6 +18,7 @@ from bench.compare import (
     measurements_from_store,
 )
 from bench.errors import CompareError
+from bench.report.writers import WRITERS, ConsoleWriter, file_writers
 from deploy.console import make_console
 
 DEFAULT_STORE = Path("results") / "bench.sqlite"
@@ -58,9 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="gate: pairs that are not comparable fail too"
     )
-    parser.add_argument("--markdown", type=Path, help="write the tables as Markdown here")
-    parser.add_argument("--csv", type=Path, help="write one row per model and device here")
-    parser.add_argument("--html", type=Path, help="write a self-contained HTML page with plots")
+    for name, writer in file_writers().items():
+        parser.add_argument(f"--{name}", type=Path, metavar="PATH", help=writer.help)
 
 
 def _write(path: Path, content: str) -> None:
@@ -99,25 +102,15 @@ def run(args: argparse.Namespace) -> int:
         store=str(args.store),
         baseline_store=baseline_store,
     )
-    from bench.report import terminal
-
     console = make_console()
-    terminal.render(comparison, console)
-    if args.markdown:
-        from bench.report.tabular import markdown
-
-        _write(args.markdown, markdown(comparison))
-        console.print(f"wrote {args.markdown}", highlight=False)
-    if args.csv:
-        from bench.report.tabular import to_csv
-
-        _write(args.csv, to_csv(comparison))
-        console.print(f"wrote {args.csv}", highlight=False)
-    if args.html:
-        from bench.report import html
-
-        _write(args.html, html.render(comparison))
-        console.print(f"wrote {args.html}", highlight=False)
+    for name, writer in WRITERS.items():  # registry order: the terminal first
+        if isinstance(writer, ConsoleWriter):
+            writer.render(comparison, console)
+            continue
+        path = getattr(args, name, None)
+        if path is not None:
+            _write(path, writer.render(comparison))
+            console.print(f"wrote {escape(str(path))}", highlight=False)
     if comparison.gate is not None and not comparison.gate.passed:
         return 1
     return 0

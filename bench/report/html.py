@@ -14,7 +14,7 @@ import datetime as dt
 from html import escape
 
 from bench.compare import Comparison
-from bench.report import Grid, all_grids, excluded_notes
+from bench.report.grids import Grid, all_grids, excluded_notes
 from bench.report.plots import Plot, all_plots
 
 STYLE = """

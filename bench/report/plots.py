@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench.compare import Comparison, RecipeTable, Speedup, paper_speedups
-from bench.report import PAPER_METHOD, PAPER_SHORT
+from bench.report.grids import PAPER_METHOD, PAPER_SHORT
 from deploy.models import paper
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import csv
 import io
 
 from bench.compare import Comparison
-from bench.report import Grid, all_grids, excluded_notes
+from bench.report.grids import Grid, all_grids, excluded_notes
 from deploy.models import paper
 
 # One pass (translate), so the added backslashes are not escaped again. `\`: a name's own

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.compare import Comparison
-from bench.report import Grid, all_grids, excluded_notes
+from bench.report.grids import Grid, all_grids, excluded_notes
 
 STYLES = {
     "regression": "bold red",

@@ -1,4 +1,4 @@
-"""Start bench_runner (host, or the arm64 bundle under qemu) and return its parsed result.
+"""Start bench_runner on this host and return its parsed result.
 
 A crash, a hang (timeout: the whole process group is killed) or output that is not a valid
 result becomes a RunnerError / ResultSchemaError with one line naming the cause.
@@ -10,17 +10,12 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import RunnerError
 from bench.results import RunnerResult
-
-# Debian's qemu 7.2 defaults to the `max` CPU, which enables SME and gives WRONG int8 results
-# from XNNPACK: pin a real core model.
-QEMU_CPU = "cortex-a76"
 
 
 @dataclass(frozen=True)
@@ -153,37 +148,3 @@ def _files(output_file: Path | None, input_file: Path | None, etdump: Path | Non
     if etdump is not None:
         argv += ["--etdump", str(etdump)]
     return argv
-
-
-def qemu() -> str:
-    found = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
-    if found is None:
-        raise RunnerError("qemu-aarch64-static not found; apt-get install qemu-user-static")
-    return found
-
-
-def run_bundle_qemu(
-    bundle_dir: Path,
-    model: Path,
-    config: RunnerConfig,
-    *,
-    timeout: float = 600.0,
-    output_file: Path | None = None,
-    cpu_model: str = QEMU_CPU,
-) -> RunnerResult:
-    """Run the arm64 bundle under qemu-user, as a phone would: a copy of the bundle and the
-    model in an otherwise empty folder, an empty environment. The result is flagged emulated:
-    its timings mean nothing and must never be stored as latencies."""
-    with tempfile.TemporaryDirectory(prefix="bench-arm64-") as tmp:
-        work = Path(tmp) / "bundle"
-        shutil.copytree(bundle_dir, work, symlinks=False)
-        shutil.copy2(model, work / "model.pte")
-        argv = [qemu(), "-cpu", cpu_model, "./ld-linux-aarch64.so.1", "--library-path", "./lib"]
-        argv += ["./bench_runner", "--model", "model.pte", *config.argv()]
-        if output_file is not None:
-            argv += ["--output-file", "out.bin"]
-        stdout = _run(argv, cwd=work, env={}, timeout=timeout, what=f"{Path(model).name} (qemu)")
-        result = _parse(stdout, Path(model).name).with_emulated(True)
-        if output_file is not None:
-            shutil.copy2(work / "out.bin", output_file)
-        return result

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.android import phone, session, table
+from bench.android import phone, table
+from bench.session import run_session
 from bench.store import Store
+from bench.targets.android import HostChecks, android_target
 from deploy.devices.android import AndroidDevice
 from deploy.devices.base import DEVICE_ROOT
 from deploy.devices.simulator import Faults, phone_processes
-from tests.android.conftest import FAST
+from tests.android.conftest import FAST, tweak
 
 
 def _run(serials, artifacts, options, store, say=None):
@@ -31,7 +33,11 @@ def _run(serials, artifacts, options, store, say=None):
         if say is not None:
             say(serial, message)
 
-    outcomes = session.run_session(serials, artifacts, options, store, say=record)
+    checks = HostChecks()
+    targets = [android_target(s, options.mode, options.phone, host_checks=checks) for s in serials]
+    outcomes = run_session(
+        targets, artifacts, options.config, store, skip_stored=not options.force, say=record
+    )
     return outcomes, messages
 
 
@@ -71,8 +77,8 @@ def test_x86_64_simulator_end_to_end_and_resume(start_phone, tiny_artifacts, opt
         assert not run.latencies_valid  # simulator timings are host timings
         assert run.core_mask == "80" and run.threads == 1 and run.device_id == sim.serial
         assert run.temp_before_c == pytest.approx(41.2) and run.temp_after_c == pytest.approx(41.2)
-        assert run.host["cooldown"]["reached"] and run.host["biggest_core"] == 7
-        assert run.host["mode"] == "adb-shell" and run.host["payload_abi"] == "x86_64"
+        assert run.machine["cooldown"]["reached"] and run.machine["biggest_core"] == 7
+        assert run.machine["mode"] == "adb-shell" and run.machine["payload_abi"] == "x86_64"
         assert len(store.samples(run.id)) == 5
         device = store.device(sim.serial)
         assert device is not None and device.metadata["simulator"] is True
@@ -89,7 +95,7 @@ def test_x86_64_simulator_end_to_end_and_resume(start_phone, tiny_artifacts, opt
     assert any("2 run(s) already in the store" in m for m in messages)
     assert not any("deploying" in m for m in messages)
     # --force measures again; the runner push is skipped (same sha256 on the device)
-    forced = dataclasses.replace(options, force=True, cleanup=True)
+    forced = tweak(options, force=True, cleanup=True)
     outcomes, messages = _run([sim.serial], tiny_artifacts, forced, store_path)
     assert [r.status for r in outcomes[0].rows] == ["ok", "ok"]
     assert any("0 file(s) pushed" in m for m in messages)
@@ -115,8 +121,8 @@ def test_arm64_bundle_under_qemu_is_a_functional_check(
         for run in store.runs():
             assert run.provenance == "emulated" and not run.latencies_valid
             assert run.load_ms is None and store.samples(run.id) == []
-            assert run.output_top1 is not None and run.host["functional_check"]["ok"]
-            assert run.iterations == options.functional_iterations
+            assert run.output_top1 is not None and run.machine["functional_check"]["ok"]
+            assert run.iterations == options.phone.functional_iterations
     text = _render(outcomes)
     assert "FUNCTIONAL check" in text and "qemu" in text
 
@@ -125,7 +131,7 @@ def test_two_devices_at_once(start_phone, tiny_artifacts, options, tmp_path):
     sims = [start_phone(profile="x86_64"), start_phone(profile="x86_64")]
     store_path = tmp_path / "bench.sqlite"
     outcomes, messages = _run([s.serial for s in sims], tiny_artifacts, options, store_path)
-    assert [o.serial for o in outcomes] == [s.serial for s in sims]
+    assert [o.target for o in outcomes] == [s.serial for s in sims]
     assert all(o.error is None and [r.status for r in o.rows] == ["ok", "ok"] for o in outcomes)
     with Store.open(store_path) as store:
         assert sorted({r.device_id for r in store.runs()}) == sorted(s.serial for s in sims)
@@ -180,7 +186,7 @@ def test_faults_mid_run_become_failed_runs_and_the_next_artifact_runs(
     # the cable is pulled while the first artifact runs
     assert "disconnected" in first_error("running on mask", "drop_after_bytes", 1, None)
     # the phone stops answering during a run: the run's time-out ends it
-    quick = dataclasses.replace(options, timeout_s=2.0)
+    quick = tweak(options, timeout_s=2.0)
     assert "timed out" in first_error("running on mask", "hang_after_bytes", 1, None, quick)
     # the disk fills up before the first artifact is pushed
     assert "no space left" in first_error("runner:", "disk_full", True, False)
@@ -204,7 +210,7 @@ def test_runner_crash_and_timeout(start_phone, tiny_artifacts, options, tmp_path
     sim = start_phone()
     store_path = tmp_path / "bench.sqlite"
     folder = sim.host_path(f"{DEVICE_ROOT}/bench-x86_64")
-    slow = dataclasses.replace(
+    slow = tweak(
         options,
         config=dataclasses.replace(FAST, iterations=10**6, max_iterations=10**6, min_time_s=30.0),
         timeout_s=3.0,
@@ -246,23 +252,23 @@ def test_cooldown_waits_for_a_hot_phone_and_is_bounded(
     sim = start_phone()
     zone = sim.host_path("/sys/class/thermal/thermal_zone1/temp")  # cpu-1-0-usr
     zone.write_text("82000\n")
-    hot = dataclasses.replace(options, cool_to_c=45.0, cool_max_wait_s=1.0, cool_poll_s=0.2)
+    hot = tweak(options, cool_to_c=45.0, cool_max_wait_s=1.0, cool_poll_s=0.2)
     outcomes, messages = _run([sim.serial], tiny_artifacts[:1], hot, tmp_path / "s.sqlite")
     row = outcomes[0].rows[0]
     assert row.status == "ok" and any("NOT reached" in n for n in row.notes)
     with Store.open(tmp_path / "s.sqlite") as store:
-        cool = store.runs()[0].host["cooldown"]
+        cool = store.runs()[0].machine["cooldown"]
         assert not cool["reached"] and cool["start_c"] == 82.0
         assert 0.9 <= cool["waited_s"] < 3.0
 
     # the phone cools down after half a second: the wait ends there
     zone.write_text("82000\n")
     cool_later = threading.Timer(0.5, lambda: zone.write_text("40000\n"))
-    forced = dataclasses.replace(hot, force=True, cool_max_wait_s=10.0)
+    forced = tweak(hot, force=True, cool_max_wait_s=10.0)
     hook = _on("artifact unchanged", cool_later.start)  # said just before the cooldown starts
     outcomes, messages = _run([sim.serial], tiny_artifacts[:1], forced, tmp_path / "s.sqlite", hook)
     with Store.open(tmp_path / "s.sqlite") as store:
-        cool = store.runs()[-1].host["cooldown"]
+        cool = store.runs()[-1].machine["cooldown"]
         assert cool["reached"] and 0.3 <= cool["waited_s"] < 3.0 and cool["end_c"] == 40.0
 
 
@@ -298,7 +304,7 @@ def test_kill_runners_kills_only_our_runner(start_phone, device_options):
 def test_app_mode_without_the_app_is_a_failed_run(start_phone, tiny_artifacts, options, tmp_path):
     sim = start_phone()
     missing_apk = tmp_path / "app-release.apk"
-    app = dataclasses.replace(options, mode="app", apk=missing_apk)
+    app = tweak(options, mode="app", apk=missing_apk)
     outcomes, _ = _run([sim.serial], tiny_artifacts[:1], app, tmp_path / "s.sqlite")
     (row,) = outcomes[0].rows
     assert row.status == "failed" and row.error

@@ -12,7 +12,11 @@ import pytest
 from bench import host
 from bench.cli import main
 from bench.runner.run import RunnerConfig
+from bench.session import Row, run_session
 from bench.store import ArtifactRecord, Store
+from bench.targets import host as host_target
+from bench.targets.base import Artifact
+from bench.targets.host import HostTarget
 from deploy.artifacts.manifest import MANIFEST_NAME, Manifest
 from tests.bench.test_store import locked_by_another_process
 from tests.export.helpers import make_entry
@@ -23,25 +27,29 @@ FAST = RunnerConfig(warmup=1, iterations=5)
 def _artifact(path: Path, model="mobilenet_v2_1.0_224", recipe="xnnpack_fp32", sha=None):
     sha = sha or hashlib.sha256(path.read_bytes()).hexdigest()
     record = ArtifactRecord(sha, model, recipe, precision=recipe.rsplit("_", 1)[-1])
-    return host.HostArtifact(record, path)
+    return Artifact(record, path)
+
+
+def _row(model: str, recipe: str, precision: str, summary) -> Row:
+    return Row("host", "ci-host", "host", model, recipe, precision, 1, "0x2", "ok", summary=summary)
 
 
 def test_host_facts():
-    facts = host.host_facts(host.default_core())
-    assert facts["core"] in host.allowed_cpus() and facts["cpu_model"]
+    facts = host_target.host_facts(host_target.default_core())
+    assert facts["core"] in host_target.allowed_cpus() and facts["cpu_model"]
     assert len(facts["loadavg"]) == 3 and facts["kernel"]
-    assert host.host_device().kind == "host"
-    assert set(facts["int8_dot"]) <= set(host.INT8_DOT_FEATURES)
+    assert host_target.host_device().kind == "host"
+    assert set(facts["int8_dot"]) <= set(host_target.INT8_DOT_FEATURES)
 
 
 def test_int8_dot_features_from_cpuinfo():
     x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx_vnni avx512f\n"
     avx2_only = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
     arm = "processor\t: 0\nFeatures\t: fp asimd crc32 asimddp i8mm\n"
-    assert host.int8_dot_features(x86) == ["avx_vnni"]
-    assert host.int8_dot_features(avx2_only) == []
-    assert host.int8_dot_features(arm) == ["asimddp", "i8mm"]
-    assert host.int8_dot_features("") == []
+    assert host_target.int8_dot_features(x86) == ["avx_vnni"]
+    assert host_target.int8_dot_features(avx2_only) == []
+    assert host_target.int8_dot_features(arm) == ["asimddp", "i8mm"]
+    assert host_target.int8_dot_features("") == []
 
 
 def test_table_notes_int8_on_an_x86_cpu_without_int8_dot_product():
@@ -56,7 +64,7 @@ def test_table_notes_int8_on_an_x86_cpu_without_int8_dot_product():
         ("int8", ["avx_vnni"], False),
         ("fp32", [], False),  # no int8 row: nothing to warn about
     ):
-        row = host.HostRow("m", f"xnnpack-{precision}", precision, "ok", summary=summary)
+        row = _row("m", f"xnnpack-{precision}", precision, summary)
         console = Console(record=True, width=200)
         host.render([row], {**facts, "machine": "x86_64", "int8_dot": int8_dot}, FAST, console)
         assert ("no int8 dot product" in console.export_text()) is expected
@@ -74,16 +82,18 @@ def test_bench_artifacts_ok_and_failures(host_runner, tiny_pte, tmp_path):
         _artifact(tmp_path / "missing.pte", recipe="missing", sha="00" * 32),
         _artifact(tampered, recipe="tampered", sha=good_sha),
     ]
+    target = HostTarget(runner=host_runner)
+    (outcome,) = run_session([target], artifacts, FAST, tmp_path / "bench.sqlite")
+    rows = outcome.rows
     with Store.open(tmp_path / "bench.sqlite") as store:
-        rows = host.bench_artifacts(artifacts, store, FAST, runner=host_runner)
-        assert [r.status for r in rows] == ["ok", "ok", "failed", "failed"]
+        assert [r.status for r in rows] == ["ok", "ok", "failed", "failed"], [r.error for r in rows]
         assert "missing" in rows[2].error and "nox -s export" in rows[2].error
         assert "manifest says" in rows[3].error
         runs = store.runs()
         assert [r.status for r in runs] == ["ok", "ok", "failed", "failed"]
         ok = runs[0]
         assert ok.provenance == "host" and ok.threads == 1 and ok.latencies_valid
-        assert ok.host["core"] == host.default_core() and "loadavg_after" in ok.host
+        assert ok.machine["core"] == host_target.default_core() and "loadavg_after" in ok.machine
         assert len(store.samples(ok.id)) == 5 and len(store.samples(ok.id, "warmup")) == 1
         assert store.has_run(ok.device_id, ok.artifact_sha256, FAST.key())
         assert rows[0].paper_ms.get("Pixel 1") is not None  # the paper's figure rides along
@@ -91,10 +101,10 @@ def test_bench_artifacts_ok_and_failures(host_runner, tiny_pte, tmp_path):
 
 def test_hang_becomes_failed_row(host_runner, tiny_pte, tmp_path):
     endless = RunnerConfig(warmup=0, iterations=10**8, max_iterations=10**8)
-    with Store.open(tmp_path / "bench.sqlite") as store:
-        rows = host.bench_artifacts(
-            [_artifact(tiny_pte["fp32"])], store, endless, runner=host_runner, timeout=1.0
-        )
+    target = HostTarget(runner=host_runner, timeout_s=1.0)
+    (outcome,) = run_session([target], [_artifact(tiny_pte["fp32"])], endless, tmp_path / "s.db")
+    rows = outcome.rows
+    with Store.open(tmp_path / "s.db") as store:
         assert rows[0].status == "failed" and "timed out" in rows[0].error
         assert store.runs()[0].error == rows[0].error
 

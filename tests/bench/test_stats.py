@@ -56,19 +56,15 @@ def test_stability_warnings():
     assert not stats.summarize(noisy).stable
 
 
-def test_precision_and_plan():
+def test_precision_narrows_with_more_samples():
+    # The median CI's relative half-width (what --target-precision stops on) narrows as
+    # 1/sqrt(n): four times the samples, about half the width.
     rng = np.random.default_rng(1)
     pilot = list(10 + rng.normal(0, 0.5, size=20))
     now = stats.rel_ci_halfwidth(pilot)
-    assert not stats.precision_reached(pilot, now / 4)
-    plan = stats.plan_iterations(pilot, target=now / 2, time_budget_s=60)
-    assert plan.reachable
-    assert 60 <= plan.iterations <= 120  # ~4x the pilot for half the width
-    more = list(10 + rng.normal(0, 0.5, size=plan.iterations))
+    assert 0 < now < math.inf
+    more = list(10 + rng.normal(0, 0.5, size=80))
     assert stats.rel_ci_halfwidth(more) < now
-    tight = stats.plan_iterations(pilot, target=1e-6, time_budget_s=1.0)
-    assert not tight.reachable and 95 <= tight.iterations <= 101  # ~1 s / 10 ms
-    assert stats.plan_iterations([5.0, 5.1], target=0.01, time_budget_s=10).iterations >= 6
 
 
 def test_bad_input():

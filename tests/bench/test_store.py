@@ -61,7 +61,7 @@ def test_record_and_read_back(tmp_path):
         provenance="host",
         config_key="threads=1",
         started_at="2025-01-01T00:00:00",
-        host={"governor": "performance"},
+        machine={"governor": "performance"},
     )
     run_id = store.record_run(run, result.samples_ms, result.warmup_ms)
     assert store.samples(run_id) == [1.0, 1.2, 0.9]
@@ -74,7 +74,7 @@ def test_record_and_read_back(tmp_path):
     )
     assert got.input_shape == (1, 3, 224, 224) and got.weights_source == "random"
     assert got.provenance == "host" and got.latencies_valid and got.threads == 1
-    assert got.host == {"governor": "performance"} and got.runner_version == "0.1.0"
+    assert got.machine == {"governor": "performance"} and got.runner_version == "0.1.0"
     assert (got.runner_name, got.madds, got.resolution) == ("bench_runner", 300_774_272, 224)
     assert store.has_run("host:vm", SHA, "threads=1")
     assert not store.has_run("host:vm", SHA, "threads=2")
@@ -149,6 +149,36 @@ def test_migrate_v1_file(tmp_path):
     assert got.temp_before_c is None and got.latencies_valid is False  # simulator: not valid
     assert store.samples(got.id) == [3.5]
     assert (tmp_path / "old.sqlite.v1.bak").exists()
+
+
+def test_migrate_v2_file_keeps_runs_samples_and_machine_state(tmp_path):
+    """v3 renames host_json to machine_json and admits provenance `board` (tables rebuilt)."""
+    path = tmp_path / "v2.sqlite"
+    old = Store.open(path, _target_version=2)
+    _fill(old)
+    with old._transaction():
+        old._db.execute(
+            """INSERT INTO runs (device_id, artifact_sha256, provenance, status, config_key,
+                   started_at, host_json) VALUES ('host:vm', ?, 'host', 'ok', 'k', 't', ?)""",
+            (SHA, '{"core": 1}'),
+        )
+        old._db.execute("INSERT INTO samples VALUES (1, 'measured', 0, 2.5)")
+        old._db.execute("INSERT INTO samples VALUES (1, 'warmup', 0, 9.0)")
+        with pytest.raises(sqlite3.IntegrityError):  # v2 knows no boards
+            old._db.execute(
+                "INSERT INTO runs (device_id, artifact_sha256, provenance, status, config_key, "
+                "started_at) VALUES ('host:vm', ?, 'board', 'ok', 'k', 't')",
+                (SHA,),
+            )
+    old.close()
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION
+    (got,) = store.runs()
+    assert got.machine == {"core": 1} and got.provenance == "host"
+    assert store.samples(got.id) == [2.5] and store.samples(got.id, "warmup") == [9.0]
+    store.record_run(RunRecord("host:vm", SHA, "board", "k", machine={"core": 2}))
+    assert [r.provenance for r in store.runs()] == ["host", "board"]
+    assert (tmp_path / "v2.sqlite.v2.bak").exists()
 
 
 def test_newer_store_is_refused(tmp_path):
@@ -298,7 +328,7 @@ def test_lock_held_past_the_wait_keeps_the_run_and_says_so(tmp_path):
     path = tmp_path / "bench.sqlite"
     store = Store.open(path)
     store.lock_timeout_s = 0.5  # the bound may change after opening
-    run = RunRecord("host:vm", SHA, "host", "k", threads=1, host={"core": 3})
+    run = RunRecord("host:vm", SHA, "host", "k", threads=1, machine={"core": 3})
     with locked_by_another_process(path):
         _fill(store)  # upserts meeting the lock go with the next run: no error
         started = time.monotonic()
@@ -318,7 +348,11 @@ def test_lock_held_past_the_wait_keeps_the_run_and_says_so(tmp_path):
     # the lock is gone: the kept run goes in with its device, artifact and samples
     (run_id,) = store.import_unstored()
     got = store.run(run_id)
-    assert (got.model, got.device_id, got.host) == ("mobilenet_v2_1.0_224", "host:vm", {"core": 3})
+    assert (got.model, got.device_id, got.machine) == (
+        "mobilenet_v2_1.0_224",
+        "host:vm",
+        {"core": 3},
+    )
     assert store.samples(run_id) == [1.0, 2.0, 3.0] and store.samples(run_id, "warmup") == [0.5]
     assert not unstored_folder(path).exists() and store.import_unstored() == []
     run_id, not_stored = store.save_run(RunRecord("host:vm", SHA, "host", "next"), [4.0])

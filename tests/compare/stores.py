@@ -106,7 +106,7 @@ def add_run(
         provenance=provenance,
         config_key=f"threads={threads}",
         started_at=started_at,
-        host={"label": label} if label else {},
+        machine={"label": label} if label else {},
     )
     return store.record_run(run, result.samples_ms, result.warmup_ms)
 

@@ -1,13 +1,15 @@
 """Reports of a store whose names are hostile: device names come from `ro.product.model`, model
 names from files, so none is trusted. The CSV holds no formula, the Markdown no HTML, link or
-extra column, the HTML page no element made of a name, and the plots draw every name as plain
-text (no mathtext: `$\\bad{$` used to be a traceback, `$\\beta$` a Greek letter)."""
+extra column, the HTML page no element made of a name, the JSON every name exactly as a string,
+and the plots draw every name as plain text (no mathtext: `$\\bad{$` used to be a traceback,
+`$\\beta$` a Greek letter)."""
 
 from __future__ import annotations
 
 import base64
 import csv
 import io
+import json
 import re
 from html import escape
 from html.parser import HTMLParser
@@ -20,6 +22,7 @@ from bench.cli import main
 from bench.compare import build_comparison, measurements_from_store
 from bench.report import plots, tabular
 from bench.report.render_check import check_render
+from tests.compare.schema_check import schema_errors
 from tests.compare.stores import FP32, INT8, V2, add_run, samples
 from tests.conftest import require_command
 
@@ -188,6 +191,24 @@ def test_markdown_lines_are_whole(reports: dict[str, str]) -> None:
             start = None
             assert not line.startswith(("d ", "e ")), line  # no piece of SCRIPT on its own
     assert len(table_lines) > 10 and "\r" not in reports["md"]
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def test_json_keeps_every_name_exactly(hostile: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cmp.json"
+    assert main(["compare", "--store", str(hostile), "--json", str(path)]) == 0
+    text = path.read_bytes().decode("ascii")  # every non-ASCII character escaped
+    assert "\r" not in text and "\t" not in text  # control characters only as escapes
+    doc = json.loads(text)
+    assert schema_errors(doc) == []
+    cells = [cell for t in doc["tables"] for row in t["rows"] for cell in row["devices"]]
+    assert {cell["device"]["name"] for cell in cells} == set(PHONES)
+    assert {row["model"] for t in doc["tables"] for row in t["rows"]} == {V2, EVIL_MODEL}
+    assert {column["name"] for t in doc["tables"] for column in t["columns"]} == set(PHONES)
+    assert [run["device"]["name"] for run in doc["excluded"]] == [EMULATED]
+    assert {s["device"]["name"] for s in doc["speedups"]} == {SCRIPT, MATH}
 
 
 # -- HTML ---------------------------------------------------------------------------------------

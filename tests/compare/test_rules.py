@@ -195,3 +195,36 @@ def test_speedups_pair_fp32_with_int8():
     other_threads = m(recipe="xnnpack_int8", precision="int8", threads=4)
     assert compare.speedups([fp, other_threads]) == []
     assert compare.paper_speedups("mobilenet_v2_1.0_224")["Pixel 1"] == pytest.approx(64 / 52)
+
+
+def test_differences_name_each_field():
+    found = compare.differences(m(), m(threads=2, weights="imagenet", cpu_mask="0x0f"))
+    assert [(d.field, d.a, d.b) for d in found] == [
+        ("weights", "random", "imagenet"),
+        ("threads", 1, 2),
+        ("cpu_mask", "0xf0", "0x0f"),
+    ]
+    apart = compare.compare_pair(m(), m(runner_version="0.2.0"))
+    assert [d.describe() for d in apart.differences] == ["runner version 0.1.0 vs 0.2.0"]
+    assert compare.compare_pair(m(), m(samples_ms=tuple(samples(66.0, 3)))).differences == ()
+
+
+def test_model_order_reads_names_with_the_zoo_parser():
+    names = [
+        "unlisted:x.pte",
+        "mobilenet_v3_small_1.0_224",
+        "mobilenet_v1_0.5_160",
+        "mobilenet_v9_1.0_224",
+        "mobilenet_v2_1.0_192",
+        "mobilenet_v1_1.0_224",
+        "mobilenet_v2_1.4_224",
+    ]
+    assert sorted(names, key=compare.model_sort_key) == [
+        "mobilenet_v1_1.0_224",
+        "mobilenet_v1_0.5_160",
+        "mobilenet_v2_1.4_224",
+        "mobilenet_v2_1.0_192",
+        "mobilenet_v3_small_1.0_224",
+        "mobilenet_v9_1.0_224",  # no such family: after every family, by name
+        "unlisted:x.pte",
+    ]

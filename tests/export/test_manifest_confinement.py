@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import host
+from bench import options
 from deploy.artifacts.hashing import sha256_file
 from deploy.artifacts.manifest import MANIFEST_NAME, Manifest, ManifestEntry, verify_artifact
 from deploy.errors import ArtifactIntegrityError, DeployError, ManifestError
@@ -148,7 +148,7 @@ def test_a_link_to_a_file_outside_is_not_read_by_the_export_or_the_benchmarks(si
     assert pipeline.find_cached(manifest, entry.cache_key) is None
     # bench-host, bench-android, bench-ios and bench-peers select through the manifest's path_of
     with pytest.raises(ArtifactIntegrityError):
-        host.manifest_artifacts(manifest.path)
+        options.manifest_artifacts(manifest.path)
 
 
 def test_a_link_to_a_folder_outside_is_not_read(site):

@@ -14,13 +14,13 @@ import pytest
 
 from bench.cli import main as bench_main
 from bench.errors import PeerError
-from bench.host import HostArtifact
 from bench.peers import RUNTIMES
 from bench.peers.bench import ORDER, bench_peers, measure_peer
 from bench.peers.prepare import PEERS_ROOT, prepare
 from bench.runner import build
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord, Store
+from bench.targets.base import Artifact
 from deploy.artifacts.hashing import sha256_file
 
 pytest.importorskip("onnxruntime")
@@ -42,7 +42,7 @@ def peer(spec):
 
 
 @pytest.fixture(scope="module")
-def ours(spec) -> dict[tuple[str, str], HostArtifact]:
+def ours(spec) -> dict[tuple[str, str], Artifact]:
     """Our two artifacts of the same model, lowered by the export's own XNNPACK module."""
     import copy
 
@@ -78,7 +78,7 @@ def ours(spec) -> dict[tuple[str, str], HostArtifact]:
             input_shape=spec.input_shape,
             file=str(path),
         )
-        out[(MODEL, runtime)] = HostArtifact(record, path)
+        out[(MODEL, runtime)] = Artifact(record, path)
     return out
 
 

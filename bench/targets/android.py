@@ -1,0 +1,370 @@
+"""Android phones over ADB: `bench_runner` started from `adb shell` (AndroidShellTarget), or the
+same .pte inside the benchmark app (AndroidAppTarget).
+
+Shell mode, the way the papers measured: connect, read the phone's facts and check them, push
+the runner payload for its ABI (sha256-skipped, verified), kill runners left over by an earlier
+session; per run: push the artifact (named by its sha256), cool down, snapshot temperatures and
+frequency cap, run pinned to the biggest core with one thread (`bench.android.phone`), snapshot
+again.
+
+Provenance: `phone`; `simulator` when the device says it is our simulator; `emulated` when the
+simulator runs the arm64 bundle under qemu -- those runs are functional checks (the output is
+compared with the host runner's on the same artifact) and carry no latency.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.android import phone
+from bench.android.payload import RunnerPayload, payload_for
+from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
+from bench.results import RunnerResult
+from bench.runner import build
+from bench.runner.run import RunnerConfig, run_host
+from bench.store import DeviceRecord
+from bench.targets.base import Artifact, Measured, Target, Variant
+from deploy.devices.android import AndroidDevice
+from deploy.devices.base import DeviceInfo
+from deploy.devices.errors import DeviceError
+
+EMULATED_PROP = "ro.mobilenet_deploy.emulated"
+MODES = ("shell", "app")
+
+
+@dataclass
+class Options:
+    """How to run on a phone (see `bench.android.cli` for the defaults)."""
+
+    all_cores: bool = False
+    cleanup: bool = False
+    timeout_s: float | None = None  # per run; default: the time budget + 300 s
+    cool_to_c: float = 45.0
+    cool_max_wait_s: float = 120.0
+    cool_poll_s: float = 2.0
+    warn_rise_c: float = 5.0
+    functional_iterations: int = 3  # measured iterations of an emulated (qemu) check
+    device_options: dict[str, Any] = field(default_factory=dict)  # AndroidDevice(...) options
+    apk: Path | None = None  # app mode
+
+    def run_timeout(self, config: RunnerConfig, emulated: bool) -> float:
+        if self.timeout_s:
+            return self.timeout_s
+        budget = max(config.max_time_s, config.min_time_s)
+        return (600.0 if emulated else 300.0) + budget
+
+
+class HostChecks:
+    """The host runner's output on each artifact, for emulated checks (computed once, shared)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: dict[tuple[str, int], RunnerResult | str] = {}
+
+    def get(self, artifact: Artifact, seed: int) -> RunnerResult | str:
+        key = (artifact.record.sha256, seed)
+        with self._lock:
+            if key not in self._results:
+                try:
+                    self._results[key] = run_host(
+                        build.build_host(),
+                        artifact.path,
+                        RunnerConfig(warmup=0, iterations=1, seed=seed),
+                        timeout=300.0,
+                    )
+                except (RunnerError, ResultSchemaError, BenchError) as exc:
+                    self._results[key] = str(exc)
+            return self._results[key]
+
+
+def functional_check(device: RunnerResult, host: RunnerResult | str) -> tuple[bool, str]:
+    """Does an emulated run compute what the host runner computes on the same artifact?"""
+    if isinstance(host, str):
+        return False, f"no host reference ({host})"
+    same_top1 = device.top1 == host.top1
+    close = math.isclose(device.checksum, host.checksum, rel_tol=1e-4, abs_tol=1e-4)
+    if same_top1 and close:
+        return True, f"qemu check: output = host's (top1 {host.top1}, sum {host.checksum:.6g})"
+    return False, (
+        f"qemu check: output differs from the host runner's (top1 {device.top1} vs "
+        f"{host.top1}, checksum {device.checksum:.6g} vs {host.checksum:.6g})"
+    )
+
+
+class AndroidShellTarget(Target):
+    """A phone (or our ADB simulator) over ADB; bench_runner pinned with taskset from its shell."""
+
+    mode = "shell"
+
+    def __init__(
+        self,
+        serial: str,
+        options: Options | None = None,
+        *,
+        needed_bytes: int = 0,
+        host_checks: HostChecks | None = None,
+    ) -> None:
+        self.serial = self.label = serial
+        self.options = options or Options()
+        self.needed_bytes = needed_bytes
+        self.host_checks = host_checks or HostChecks()
+        self.device: AndroidDevice | None = None
+        self.info: DeviceInfo | None = None
+        self.emulated = False
+        self.payload: RunnerPayload | None = None
+        self.check = phone.Check((), {})
+        self._pushed: dict[str, str] = {}  # artifact sha256 -> path on the device
+
+    # -- facts --------------------------------------------------------------------------------
+
+    def open(self) -> DeviceRecord:
+        device = AndroidDevice(self.serial, **self.options.device_options)
+        self.device = device
+        device.open()
+        info = self.info = device.info()
+        self.emulated = info.properties.get(EMULATED_PROP) == "1"
+        self.provenance = (
+            "emulated" if self.emulated else "simulator" if info.is_simulator else "phone"
+        )
+        same = info.manufacturer.lower() in info.model.lower()
+        name = (info.model if same else f"{info.manufacturer} {info.model}").strip()
+        self.name = name or self.serial
+        if self.mode == "shell":
+            self.payload = payload_for(info.abis, info.abi)
+        needed = self.needed_bytes + (self.payload.size_bytes if self.payload else 0)
+        self.check = phone.check_device(info, needed)
+        return DeviceRecord(
+            id=info.properties.get("ro.serialno") or self.serial,
+            kind="simulator" if info.is_simulator else "phone",
+            name=self.name,
+            model=info.model,
+            soc=info.soc,
+            abi=info.abi,
+            os=f"Android {info.android_version} (SDK {info.sdk})",
+            metadata={
+                **self.check.facts,
+                "manufacturer": info.manufacturer,
+                "abis": list(info.abis),
+                "fingerprint": info.properties.get("ro.build.fingerprint", ""),
+                "simulator": info.is_simulator,
+                "emulated": self.emulated,
+            },
+        )
+
+    def summary(self) -> str:
+        assert self.info is not None
+        return f"{self.info.summary()}; provenance {self.provenance}"
+
+    def warnings(self) -> list[str]:
+        return list(self.check.warnings)
+
+    def variants(self, config: RunnerConfig) -> list[Variant]:
+        assert self.info is not None, "open() first"
+        base = dataclasses.replace(config, threads=1, cpu=None)
+        if self.emulated:  # a functional check: qemu time is not a latency, keep it short
+            base = dataclasses.replace(
+                base,
+                warmup=min(base.warmup, 1),
+                iterations=self.options.functional_iterations,
+                min_time_s=0.0,
+                max_time_s=0.0,
+                target_precision=0.0,
+            )
+        variants = [Variant(base, self.info.big_core_mask, base.key())]
+        if self.options.all_cores and len(self.info.cores) > 1:
+            every = format((1 << (max(c.cpu for c in self.info.cores) + 1)) - 1, "x")
+            threads = dataclasses.replace(base, threads=len(self.info.cores))
+            variants.append(Variant(threads, every, threads.key()))
+        return variants
+
+    def failed_machine(self) -> dict[str, Any]:
+        return dict(self.check.facts)
+
+    # -- deploying and measuring --------------------------------------------------------------
+
+    @property
+    def folder(self) -> str:
+        assert self.device is not None
+        return f"{self.device.root}/{self.payload.folder}" if self.payload else self.device.root
+
+    def prepare(self, artifacts: list[Artifact]) -> None:
+        device, payload = self.device, self.payload
+        assert device is not None and payload is not None
+        killed = phone.kill_runners(device, device.root)
+        if killed:
+            self.say(f"killed {killed} runner(s) left by an earlier session")
+        self.say(f"deploying the {payload.abi} runner to {self.folder}")
+        pushed = device.push_many(
+            {local: f"{self.folder}/{name}" for local, name in payload.files.items()}
+        )
+        sent = [p for p in pushed if not p.skipped]
+        self.say(f"runner: {len(sent)} file(s) pushed, {len(pushed) - len(sent)} unchanged")
+
+    def _push(self, artifact: Artifact, label: str) -> str:
+        """The artifact's path on the device (relative to the payload folder), pushed once."""
+        assert self.device is not None
+        sha = artifact.record.sha256
+        if sha not in self._pushed:
+            relative = f"models/{sha[:16]}.pte"
+            result = self.device.push(artifact.path, f"{self.folder}/{relative}")
+            if result.sha256 != sha:
+                raise ArtifactError(
+                    f"{artifact.path} changed (sha256 {result.sha256[:12]}, the manifest says "
+                    f"{sha[:12]}); re-export it"
+                )
+            self._pushed[sha] = relative
+            self.say(f"{label}: artifact {'unchanged' if result.skipped else 'pushed'}")
+        return self._pushed[sha]
+
+    def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
+        device, info, payload, opts = self.device, self.info, self.payload, self.options
+        assert device is not None and info is not None and payload is not None
+        model = self._push(artifact, label)
+        core = info.biggest_core
+        cool = phone.cooldown(
+            lambda: phone.snapshot(device, core).hottest_c,
+            opts.cool_to_c,
+            opts.cool_max_wait_s,
+            poll_s=opts.cool_poll_s,
+            wait=self.stopped.wait,
+        )
+        if self.stopped.is_set():
+            raise DeviceError("interrupted")
+        if cool.waited_s or not cool.reached:
+            self.say(f"{label}: {cool.describe()}")
+        before = phone.snapshot(device, core)
+        self.say(f"{label}: running on mask {variant.mask}")
+        timeout_s = opts.run_timeout(variant.config, self.emulated)
+        run = phone.RunOnDevice(
+            self.folder, payload.command, model, variant.config, variant.mask, timeout_s
+        )
+        result = run.run(device, f"{artifact.record.model} {artifact.record.recipe}")
+        after = phone.snapshot(device, core)
+        max_khz = next((c.max_freq_khz for c in info.cores if c.cpu == core), None)
+        warnings = (
+            []
+            if self.emulated
+            else phone.throttle_warnings(before, after, max_khz, opts.warn_rise_c)
+        )
+        for warning in warnings:
+            self.say(f"warning: {label}: {warning}")
+        machine: dict[str, Any] = {
+            **self.check.facts,
+            "mode": "adb-shell",
+            "payload_abi": payload.abi,
+            "cooldown": cool.as_dict(),
+            "before": before.as_dict(),
+            "after": after.as_dict(),
+            "warnings": warnings,
+        }
+        measured = Measured(
+            result,
+            machine,
+            temp_before_c=before.hottest_c,
+            temp_after_c=after.hottest_c,
+            notes=[*warnings, *([cool.describe()] if cool.waited_s or not cool.reached else [])],
+        )
+        if self.emulated:
+            measured.result = result.with_emulated(True)
+            ok, detail = functional_check(
+                measured.result, self.host_checks.get(artifact, variant.config.seed)
+            )
+            machine["functional_check"] = {"ok": ok, "detail": detail}
+            measured.functional, measured.timed = detail, False
+            if not ok:
+                measured.status, measured.error = "failed", detail
+        return measured
+
+    # -- failures, Ctrl-C, the end ------------------------------------------------------------
+
+    def recover(self, error: Exception) -> str | None:
+        """Reconnect and kill a runner that may still run; None if the device answers."""
+        assert self.device is not None
+        try:
+            killed = phone.kill_runners(self.device, self.device.root)
+        except DeviceError as exc:
+            self.say(f"device unreachable: {exc}")
+            return str(exc)
+        if killed:
+            self.say(f"killed {killed} runner(s) still running after the failure")
+        return None
+
+    def interrupt(self) -> None:
+        self.stopped.set()
+        if self.device is not None:
+            self.device.close()
+
+    def stop_runners(self, timeout_s: float) -> str:
+        options = {**self.options.device_options}
+        options.setdefault("connect_timeout_s", min(5.0, timeout_s))
+        try:
+            device = AndroidDevice(self.serial, **options)
+            try:
+                device.open()
+                killed = phone.kill_runners(device, device.root, timeout_s=timeout_s)
+            finally:
+                device.close()
+        except DeviceError as exc:
+            return f"could not check for a runner left running: {exc}"
+        return f"no runner left on the device (killed {killed})"
+
+    def finish(self) -> str:
+        if self.options.cleanup and self.device is not None:
+            self.device.cleanup()
+            return f"removed {self.device.root}"
+        return ""
+
+    def close(self) -> None:
+        if self.device is not None:
+            self.device.close()
+
+
+class AndroidAppTarget(AndroidShellTarget):
+    """The same .pte measured inside the foreground benchmark app (`android_app/`), unpinned."""
+
+    mode = "app"
+
+    def variants(self, config: RunnerConfig) -> list[Variant]:
+        base = dataclasses.replace(config, threads=1, cpu=None)
+        return [Variant(base, "app", base.key() + ";mode=app")]
+
+    def prepare(self, artifacts: list[Artifact]) -> None:
+        pass  # run_in_app installs the APK and pushes each artifact itself
+
+    def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
+        from bench.android.app import AppRunConfig, default_apk, run_in_app
+
+        assert self.device is not None
+        config = variant.config
+        app_config = AppRunConfig(
+            input_shape=tuple(artifact.record.input_shape) or (1, 3, 224, 224),
+            warmup=config.warmup,
+            iterations=config.iterations,
+            threads=config.threads,
+            seed=config.seed,
+        )
+        self.say(f"{label}: running in the benchmark app")
+        outcome = run_in_app(
+            self.device,
+            artifact.path,
+            app_config,
+            apk=self.options.apk or default_apk(),
+            expected_sha256=artifact.record.sha256,
+            timeout_s=self.options.run_timeout(config, False),
+        )
+        return Measured(
+            outcome.result, {**self.check.facts, "mode": "app"}, notes=["in-app (not pinned)"]
+        )
+
+
+def android_target(serial: str, mode: str, options: Options, **kwargs: Any) -> Target:
+    """The target for `serial` in `mode` (shell or app)."""
+    if mode not in MODES:
+        raise BenchError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    cls = AndroidAppTarget if mode == "app" else AndroidShellTarget
+    return cls(serial, options, **kwargs)

@@ -1,0 +1,152 @@
+"""This machine as a target: the host build of bench_runner, pinned to one core.
+
+The run is pinned to ONE core with `taskset -c <core>` and the runner resets XNNPACK's pool to
+one thread (taskset alone leaves a 2-thread pool time-slicing on one core). Each artifact gets
+its own process: load, first inference, warmups, then measured iterations until the count,
+the minimum time and the target precision are met, or the time budget ends. The figures
+measure THIS HOST'S CPU, not a phone: provenance `host`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.runner import build
+from bench.runner.run import RunnerConfig, run_host
+from bench.store import DeviceRecord
+from bench.targets.base import Artifact, Measured, Target, Variant
+
+# Above this 1-minute load average per CPU the table warns that figures are contended.
+BUSY_LOAD_PER_CPU = 0.5
+
+
+def _read(path: str | Path) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def allowed_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def default_core() -> int:
+    """The last CPU we may run on (cpu0 tends to take more interrupts)."""
+    return allowed_cpus()[-1]
+
+
+def cpu_model() -> str:
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+# CPU features with an int8 dot product, which decide XNNPACK's int8 kernels: without one
+# (x86 with AVX2 only) its int8 convolutions use 16-bit multiply-adds and run no faster than
+# fp32, while phones (arm64 `asimddp`, Pixel 4 and later) have one.
+INT8_DOT_FEATURES = ("avx_vnni", "avx512_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def int8_dot_features(cpuinfo: str | None = None) -> list[str]:
+    """Which of INT8_DOT_FEATURES the CPU has, from /proc/cpuinfo's flags (x86) or Features."""
+    text = _read("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            present = set(value.split())
+            return [f for f in INT8_DOT_FEATURES if f in present]
+    return []
+
+
+def int8_note(facts: dict[str, Any]) -> str | None:
+    """What to tell a reader of int8 figures from an x86 CPU without an int8 dot product."""
+    if facts.get("int8_dot") != [] or facts.get("machine") not in ("x86_64", "AMD64"):
+        return None
+    return (
+        "This CPU has no int8 dot product (AVX-VNNI / AVX512-VNNI): XNNPACK's int8 "
+        "convolutions use 16-bit multiply-adds here and run at about its fp32 speed, so int8 "
+        "figures from it do not carry over to arm64 phones (see benchmarks/layer_kernels.py)."
+    )
+
+
+def host_facts(core: int) -> dict[str, Any]:
+    """What this host looked like when a run started (stored with every run)."""
+    cpufreq = Path(f"/sys/devices/system/cpu/cpu{core}/cpufreq")
+    freq_khz = _read(cpufreq / "scaling_cur_freq")
+    mhz = None
+    if freq_khz is None:  # VMs often expose no cpufreq: take /proc/cpuinfo's figure
+        for block in (_read("/proc/cpuinfo") or "").split("\n\n"):
+            if f"processor\t: {core}\n" in block + "\n":
+                for line in block.splitlines():
+                    if line.startswith("cpu MHz"):
+                        mhz = float(line.split(":", 1)[1])
+    uname = platform.uname()
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "int8_dot": int8_dot_features(),
+        "machine": uname.machine,
+        "kernel": uname.release,
+        "core": core,
+        "online_cpus": os.cpu_count(),
+        "governor": _read(cpufreq / "scaling_governor"),
+        "freq_mhz": int(freq_khz) / 1000 if freq_khz else mhz,
+        "freq_max_mhz": int(m) / 1000 if (m := _read(cpufreq / "cpuinfo_max_freq")) else None,
+        "loadavg": list(os.getloadavg()),
+        "python": sys.version.split()[0],
+    }
+
+
+def host_device() -> DeviceRecord:
+    facts = host_facts(default_core())
+    return DeviceRecord(
+        id=f"host:{facts['hostname']}:{facts['machine']}",
+        kind="host",
+        name=facts["hostname"],
+        model=facts["cpu_model"],
+        abi=facts["machine"],
+        os=f"Linux {facts['kernel']}",
+        metadata={k: facts[k] for k in ("cpu_model", "online_cpus", "kernel", "machine")},
+    )
+
+
+class HostTarget(Target):
+    """This host's CPU, one pinned core (default: the last one we may run on)."""
+
+    provenance = "host"
+    label = "host"
+
+    def __init__(
+        self, core: int | None = None, runner: Path | None = None, timeout_s: float | None = None
+    ) -> None:
+        self.core = default_core() if core is None else core
+        self.runner = runner
+        self.timeout_s = timeout_s
+
+    def open(self) -> DeviceRecord:
+        self.runner = self.runner or build.build_host()
+        record = host_device()
+        self.name = record.name
+        return record
+
+    def variants(self, config: RunnerConfig) -> list[Variant]:
+        return [Variant(config, hex(1 << self.core), config.key())]
+
+    def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
+        assert self.runner is not None, "open() first"
+        config = variant.config
+        budget = self.timeout_s or (max(config.max_time_s, config.min_time_s) + 300.0)
+        facts = host_facts(self.core)
+        result = run_host(self.runner, artifact.path, config, core=self.core, timeout=budget)
+        return Measured(result, {**facts, "loadavg_after": list(os.getloadavg())})
+
+    def failed_machine(self) -> dict[str, Any]:
+        return host_facts(self.core)
