@@ -1,6 +1,6 @@
 """The results store: one SQLite file (default results/bench.sqlite), versioned with migrations.
 
-Tables (schema version 3):
+Tables (schema version 4):
 
     devices    id (PK: "host:<hostname>", an adb serial, "ssh:<host>", ...), kind
                (phone|board|host|simulator|peer),
@@ -13,8 +13,13 @@ Tables (schema version 3):
                core_mask, config_key, warmup, iterations, load_ms, first_inference_ms,
                output_checksum, output_top1, started_at, ended_at, result_json,
                machine_json (the machine's state around the run; `host_json` before v3),
-               [v2] temp_before_c, temp_after_c, latencies_valid
+               [v2] temp_before_c, temp_after_c, latencies_valid,
+               [v4] session_id, round (a run is one ROUND: one runner process; the rounds of
+               one measuring session share its session_id; a run stored before v4 reads back as
+               round 0 of its own session "run-<id>")
     samples    run_id -> runs, phase (warmup|measured), idx, latency_ms
+    metrics    [v4] run_id -> runs, name, value, unit: deterministic figures measured with a run
+               (e.g. instructions per inference), never latencies
 
 Provenance is one of phone, board, host, simulator, emulated, peer. An EMULATED run (qemu) is
 kept as a functional check only: its output checksum/top1 are stored, its timings are not (no
@@ -192,8 +197,27 @@ def _v3(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    """Rounds: the runs of one session share a session_id and count their round; and metrics, a
+    table of per-run figures that are not latencies (instructions per inference, ...)."""
+    db.execute("ALTER TABLE runs ADD COLUMN session_id TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN round INTEGER NOT NULL DEFAULT 0")
+    _script(
+        db,
+        """
+        CREATE TABLE metrics (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            value REAL NOT NULL,
+            unit TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (run_id, name)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 # MIGRATIONS[i] takes a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -312,6 +336,9 @@ class RunRecord:
     machine: dict[str, Any] = field(default_factory=dict)  # the machine's state around the run
     temp_before_c: float | None = None
     temp_after_c: float | None = None
+    session_id: str | None = None  # the rounds of one measuring session share it
+    round: int = 0
+    metrics: dict[str, tuple[float, str]] = field(default_factory=dict)  # name -> (value, unit)
 
     @classmethod
     def from_result(
@@ -387,6 +414,8 @@ class StoredRun:
     runner_name: str  # "bench_runner", or the peer's engine ("onnxruntime", ...)
     madds: int | None  # of the artifact's model, a count (not millions)
     resolution: int | None
+    session_id: str  # "run-<id>" for a run stored before rounds existed (v4)
+    round: int
 
 
 _RUN_QUERY = """
@@ -395,7 +424,7 @@ SELECT r.id, r.device_id, d.kind, r.artifact_sha256, a.model, a.recipe, a.precis
        r.executorch_version, r.threads, r.core_mask, r.config_key, r.iterations, r.load_ms,
        r.first_inference_ms, r.output_checksum, r.output_top1, r.started_at, r.ended_at,
        r.latencies_valid, r.temp_before_c, r.temp_after_c, r.machine_json, r.runner_name, a.madds,
-       a.resolution
+       a.resolution, COALESCE(r.session_id, 'run-' || r.id), r.round
 FROM runs r JOIN devices d ON d.id = r.device_id JOIN artifacts a ON a.sha256 = r.artifact_sha256
 """
 
@@ -679,9 +708,10 @@ class Store:
                            runner_name, runner_version, executorch_version, threads, core_mask,
                            config_key, warmup, iterations, load_ms, first_inference_ms,
                            output_checksum, output_top1, started_at, ended_at, result_json,
-                           machine_json, temp_before_c, temp_after_c, latencies_valid)
+                           machine_json, temp_before_c, temp_after_c, latencies_valid,
+                           session_id, round)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                               ?, ?)""",
+                               ?, ?, ?, ?)""",
                     (
                         run.device_id,
                         run.artifact_sha256,
@@ -707,9 +737,15 @@ class Store:
                         run.temp_before_c,
                         run.temp_after_c,
                         int(valid),
+                        run.session_id,
+                        run.round,
                     ),
                 )
                 run_id = int(cur.lastrowid or 0)
+                self._db.executemany(
+                    "INSERT INTO metrics (run_id, name, value, unit) VALUES (?, ?, ?, ?)",
+                    ((run_id, name, float(v), unit) for name, (v, unit) in run.metrics.items()),
+                )
                 if timed:
                     for phase, values in (("warmup", warmup_ms), ("measured", samples_ms)):
                         self._db.executemany(
@@ -856,6 +892,25 @@ class Store:
         values[27] = json.loads(values[27] or "{}")
         values[28] = values[28] or ""
         return StoredRun(*values)
+
+    def metrics(self, run_id: int) -> dict[str, tuple[float, str]]:
+        """The run's non-latency figures: name -> (value, unit)."""
+        rows = self._db.execute(
+            "SELECT name, value, unit FROM metrics WHERE run_id = ? ORDER BY name", (run_id,)
+        )
+        return {name: (float(value), unit) for name, value, unit in rows}
+
+    def rounds_done(self, device_id: str, artifact_sha256: str, config_key: str) -> tuple[str, int]:
+        """(session id, ok rounds) of the latest session of (device, artifact, config); ("", 0)
+        when there is none. A session with fewer rounds than asked for is resumed there."""
+        row = self._db.execute(
+            """SELECT COALESCE(session_id, 'run-' || id) AS s,
+                      SUM(status = 'ok'), MAX(id) AS last
+               FROM runs WHERE device_id = ? AND artifact_sha256 = ? AND config_key = ?
+               GROUP BY s ORDER BY last DESC LIMIT 1""",
+            (device_id, artifact_sha256, config_key),
+        ).fetchone()
+        return (str(row[0]), int(row[1] or 0)) if row else ("", 0)
 
     def samples(self, run_id: int, phase: str = "measured") -> list[float]:
         """Raw latencies of a run in order (empty for failed and emulated runs)."""

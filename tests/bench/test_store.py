@@ -375,3 +375,43 @@ def test_import_unstored_cli(tmp_path, capsys, monkeypatch):
     assert main(["import-unstored", str(path)]) == 0
     assert "stored 1 kept run(s)" in capsys.readouterr().out
     assert [r.config_key for r in store.runs()] == ["k"]
+
+
+def test_rounds_and_metrics(tmp_path):
+    """v4: the rounds of a session share its id; a run from before v4 is its own session;
+    metrics (not latencies) are stored with their run."""
+    path = tmp_path / "rounds.sqlite"
+    old = Store.open(path, _target_version=3)
+    _fill(old)
+    with old._transaction():
+        old._db.execute(
+            """INSERT INTO runs (device_id, artifact_sha256, provenance, status, config_key,
+                   started_at) VALUES ('host:vm', ?, 'host', 'ok', 'k', 't')""",
+            (SHA,),
+        )
+    old.close()
+    with Store.open(path) as store:
+        (legacy,) = store.runs()
+        assert (legacy.session_id, legacy.round) == (f"run-{legacy.id}", 0)
+        assert store.rounds_done("host:vm", SHA, "k") == (f"run-{legacy.id}", 1)
+        for index in range(2):
+            store.record_run(
+                RunRecord(
+                    "host:vm",
+                    SHA,
+                    "host",
+                    "k",
+                    session_id="s1",
+                    round=index,
+                    metrics={"instructions_per_inference": (1.5e9 + index, "instructions")},
+                ),
+                [4.0 + index],
+            )
+        store.record_run(RunRecord("host:vm", SHA, "host", "k", status="failed", session_id="s1"))
+        assert store.rounds_done("host:vm", SHA, "k") == ("s1", 2)  # failed rounds do not count
+        assert store.rounds_done("host:vm", SHA, "other") == ("", 0)
+        last = [r for r in store.runs() if r.session_id == "s1" and r.status == "ok"][-1]
+        assert last.round == 1
+        assert store.metrics(last.id) == {"instructions_per_inference": (1.5e9 + 1, "instructions")}
+        assert store.samples(last.id) == [5.0]
+        assert store.metrics(legacy.id) == {}
