@@ -117,7 +117,15 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
     artifacts = options.selected_artifacts(args)
     target = HostTarget(core, build.build_host(), args.timeout)
-    (outcome,) = run_session([target], artifacts, config, args.store, skip_stored=False, say=_say)
+    (outcome,) = run_session(
+        [target],
+        artifacts,
+        config,
+        args.store,
+        rounds=options.rounds(args),
+        skip_stored=False,
+        say=_say,
+    )
     if outcome.error and not outcome.not_stored:
         raise BenchError(outcome.error)
     console = make_console()

@@ -77,20 +77,38 @@ def add_selection_arguments(parser: argparse.ArgumentParser, recipes_help: str) 
     parser.add_argument("--recipes", nargs="+", help=recipes_help)
 
 
-def add_measurement_arguments(parser: argparse.ArgumentParser, iterations: int = 30) -> None:
-    """--warmup, --iterations, --min-time, --max-time, --target-precision (the runner's rule)."""
+def add_measurement_arguments(
+    parser: argparse.ArgumentParser, iterations: int = 30, rounds: int = 5
+) -> None:
+    """--rounds, --warmup, --iterations, --min-time, --max-time, --target-precision."""
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=rounds,
+        help="fresh runner processes per artifact, interleaved across the artifacts (the unit "
+        "of replication: iterations in one process drift together)",
+    )
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument(
-        "--iterations", type=int, default=iterations, help="minimum measured iterations"
+        "--iterations", type=int, default=iterations, help="minimum measured iterations per round"
     )
-    parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds")
-    parser.add_argument("--max-time", type=float, default=30.0, help="time budget per artifact")
+    parser.add_argument(
+        "--min-time", type=float, default=2.0, help="minimum measuring seconds per round"
+    )
+    parser.add_argument("--max-time", type=float, default=30.0, help="time budget per round")
     parser.add_argument(
         "--target-precision",
         type=float,
         default=0.01,
-        help="stop when the 95%% CI of the median is within +-this fraction (0: off)",
+        help="stop a round when the 95%% CI of its median is within +-this fraction (0: off)",
     )
+
+
+def rounds(args: argparse.Namespace) -> int:
+    """--rounds, checked: at least 1."""
+    if args.rounds < 1:
+        raise BenchError(f"--rounds {args.rounds}: give at least 1 (5 or more to compare)")
+    return int(args.rounds)
 
 
 def runner_config(args: argparse.Namespace, threads: int = 1) -> RunnerConfig:

@@ -1,10 +1,15 @@
 """The one measuring loop, for every target (host, Android shell or app, SSH board, ...):
 
-    outcomes = run_session([HostTarget(core=1)], artifacts, config, Path("results/bench.sqlite"))
+    outcomes = run_session([HostTarget(core=1)], artifacts, config, store_path, rounds=5)
+
+The unit of replication is a ROUND: one runner process. Each (artifact, variant) is measured in
+`rounds` fresh processes, and the rounds are interleaved across the selected artifacts
+(A B C A B C ...) so that drift hits all of them alike. Every round is stored as its own run
+(sharing a session id), ok or failed, with its raw samples.
 
 Per target, in its own thread: open it (its facts become the stored DeviceRecord), plan the
-(artifact, variant) pairs, skip those the store already has (when `skip_stored`), deploy, then
-measure each pair and store the run, ok or failed, with its reason; the next pair follows. Every
+(artifact, variant) pairs, skip the rounds the store already has (when `skip_stored`: a session
+interrupted after 2 of 5 rounds continues with round 3), deploy, then measure round by round. Every
 artifact's sha256 is checked once against its manifest identity before anything runs, and every
 runner result must name that sha256 too. A locked store does not lose a finished run
 (`Store.save_run`). Ctrl-C: every target is interrupted, its runners stopped, finished runs are
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +59,7 @@ class Row:
     precision: str
     threads: int
     mask: str
-    status: str  # ok | failed | skipped (measured in an earlier session)
+    status: str  # ok | failed | skipped (measured in an earlier session) | pending
     run_id: int | None = None
     summary: stats.Summary | None = None
     load_ms: float | None = None
@@ -62,6 +68,16 @@ class Row:
     notes: list[str] = field(default_factory=list)
     functional: str = ""  # emulated runs: how the output compared with the host's
     not_stored: str = ""  # the store stayed locked: why, where the run is kept, the fix
+    session_id: str = ""
+    rounds_ms: list[list[float]] = field(default_factory=list)  # every ok round's samples
+    rounds_failed: int = 0
+    run_ids: list[int] = field(default_factory=list)
+
+    def add_round(self, samples_ms: Sequence[float]) -> None:
+        """An ok round: its samples join the row (the summary pools every round's)."""
+        self.rounds_ms.append(list(samples_ms))
+        pooled = [v for r in self.rounds_ms for v in r]
+        self.summary = stats.summarize(pooled) if pooled else None
 
     @property
     def paper_ms(self) -> dict[str, float]:
@@ -111,10 +127,15 @@ class Outcome:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Planned:
+    """An (artifact, variant) to measure in rounds `first_round` .. rounds - 1, and its row."""
+
     artifact: Artifact
     variant: Variant
+    row: Row
+    session_id: str
+    first_round: int = 0
 
 
 def _key(art: Artifact) -> tuple[str, Path]:
@@ -148,6 +169,7 @@ class _Worker:
         store_path: Path,
         *,
         skip_stored: bool,
+        rounds: int,
         stop: threading.Event,
         say: Say,
     ) -> None:
@@ -157,6 +179,7 @@ class _Worker:
         self.config = config
         self.store_path = store_path
         self.skip_stored = skip_stored
+        self.rounds = rounds
         self.stop = stop
         self.say = say
         self.outcome = Outcome(target.label)
@@ -184,6 +207,7 @@ class _Worker:
             out.error = f"unexpected {type(exc).__name__}: {exc}"
             self._say(f"error: {out.error}")
         finally:
+            out.rows = [r for r in out.rows if r.status != "pending"]  # never reached
             self.target.close()
 
     def _run(self) -> None:
@@ -225,40 +249,61 @@ class _Worker:
         )
 
     def _plan(self, store: Store, device_id: str) -> list[Planned]:
-        todo = []
-        variants = self.target.variants(self.config)
+        """One Planned per (artifact, variant) with rounds still to measure; a row each."""
+        todo, skipped = [], 0
+        new_session = uuid.uuid4().hex[:12]
+        rounds = self.rounds if self.target.timed else 1
         for art in self.artifacts:
-            for variant in variants:
-                sha = art.record.sha256
-                if self.skip_stored and store.has_run(device_id, sha, variant.key):
-                    self.outcome.rows.append(self._stored_row(store, art, variant, device_id))
+            for variant in self.target.variants(self.config):
+                row = self._row(art, variant, "pending")
+                self.outcome.rows.append(row)
+                session_id, done = "", 0
+                if self.skip_stored:
+                    session_id, done = store.rounds_done(device_id, art.record.sha256, variant.key)
+                    if done:
+                        self._fill_stored(store, row, art, variant, session_id, device_id)
+                if done >= rounds:
+                    row.status = "skipped"
+                    row.notes.append(f"stored session {session_id}")
+                    skipped += 1
                     continue
-                todo.append(Planned(art, variant))
-        skipped = len(self.outcome.rows)
+                todo.append(Planned(art, variant, row, session_id or new_session, done))
         if skipped:
             self._say(
                 f"{skipped} run(s) already in the store: skipped (--force measures them again)"
             )
+        resumed = sum(1 for item in todo if item.first_round)
+        if resumed:
+            self._say(f"{resumed} run(s) resume their earlier rounds")
         return todo
 
-    def _stored_row(self, store: Store, art: Artifact, variant: Variant, device_id: str) -> Row:
-        row = self._row(art, variant, "skipped")
+    def _fill_stored(
+        self,
+        store: Store,
+        row: Row,
+        art: Artifact,
+        variant: Variant,
+        session_id: str,
+        device_id: str,
+    ) -> None:
+        """The stored ok rounds of `session_id` into `row` (resumed or skipped)."""
+        row.session_id = session_id
         runs = store.runs(
             device_id=device_id,
             artifact_sha256=art.record.sha256,
             config_key=variant.key,
             status="ok",
         )
-        if runs:
-            last = runs[-1]
-            row.run_id = last.id
-            samples = store.samples(last.id)
+        for run in runs:
+            if run.session_id != session_id:
+                continue
+            row.run_id = run.id
+            row.run_ids.append(run.id)
+            if run.provenance == "emulated":
+                row.functional = str(run.machine.get("functional_check", {}).get("detail", ""))
+            samples = store.samples(run.id)
             if samples:
-                row.summary = stats.summarize(samples)
-            if last.provenance == "emulated":
-                row.functional = str(last.machine.get("functional_check", {}).get("detail", ""))
-        row.notes.append(f"stored run {row.run_id}")
-        return row
+                row.add_round(samples)
 
     # -- measuring ----------------------------------------------------------------------------
 
@@ -269,18 +314,27 @@ class _Worker:
         record: RunRecord,
         samples_ms: Sequence[float] = (),
         warmup_ms: Sequence[float] = (),
-    ) -> None:
-        """Store the run of `row`; a store that stays locked keeps it aside (Store.save_run)."""
-        row.run_id, row.not_stored = store.save_run(record, samples_ms, warmup_ms)
-        if row.not_stored:
-            row.notes.append("NOT STORED")
-            self.outcome.not_stored.append(row.not_stored)
-            self._say(f"error: {row.model} {row.recipe}: {row.not_stored}")
+    ) -> int | None:
+        """Store one round of `row`; a store that stays locked keeps it aside (Store.save_run)."""
+        run_id, not_stored = store.save_run(record, samples_ms, warmup_ms)
+        if run_id is not None:
+            row.run_id = run_id
+            row.run_ids.append(run_id)
+        if not_stored:
+            row.not_stored = not_stored
+            if "NOT STORED" not in row.notes:
+                row.notes.append("NOT STORED")
+            self.outcome.not_stored.append(not_stored)
+            self._say(f"error: {row.model} {row.recipe}: {not_stored}")
+        return run_id
 
-    def _fail(self, store: Store, item: Planned, device_id: str, error: str) -> None:
-        row = self._row(item.artifact, item.variant, "failed")
+    def _fail(
+        self, store: Store, item: Planned, device_id: str, error: str, round_index: int
+    ) -> None:
+        row, config = item.row, item.variant.config
+        row.rounds_failed += 1
         row.error = error
-        config = item.variant.config
+        row.status = "ok" if row.rounds_ms else "failed"
         record = RunRecord(
             device_id,
             item.artifact.record.sha256,
@@ -294,12 +348,14 @@ class _Worker:
             core_mask=item.variant.mask,
             warmup=config.warmup,
             machine=self.target.failed_machine(),
+            session_id=item.session_id,
+            round=round_index,
         )
         self._save(store, row, record)
-        self.outcome.rows.append(row)
         self._say(f"FAILED {row.model} {row.recipe}: {error}")
 
     def _measure(self, store: Store, todo: list[Planned], device_id: str) -> None:
+        """Round by round, every pending (artifact, variant) once per round (interleaved)."""
         target = self.target
         try:
             target.prepare(list({_key(i.artifact): i.artifact for i in todo}.values()))
@@ -307,40 +363,54 @@ class _Worker:
             if self.stop.is_set():
                 raise
             for item in todo:
-                self._fail(store, item, device_id, f"runner not deployed: {exc}")
+                self._fail(store, item, device_id, f"runner not deployed: {exc}", item.first_round)
             return
+        rounds = self.rounds if target.timed else 1
         gone: str | None = None  # set when the device stopped answering
-        for index, item in enumerate(todo, 1):
-            if self.stop.is_set():
-                self.outcome.interrupted = True
-                return
-            rec = item.artifact.record
-            label = f"[{index}/{len(todo)}] {rec.model} {rec.recipe}"
-            if item.variant.config.threads > 1:
-                label += f" ({item.variant.config.threads} threads)"
-            if gone is not None:
-                self._fail(store, item, device_id, f"device unreachable ({gone})")
-                continue
-            if _key(item.artifact) in self.problems:
-                self._fail(store, item, device_id, self.problems[_key(item.artifact)])
-                continue
-            started = _now()
-            try:
-                measured = target.measure(item.artifact, item.variant, label)
-                if measured.result.artifact_sha256 != rec.sha256:
-                    raise ArtifactError(
-                        f"the runner read a file with sha256 {measured.result.artifact_sha256[:12]}"
-                        f", not {rec.sha256[:12]}: the copy it ran is damaged; run again"
-                    )
-            except (DeviceError, *RUN_ERRORS) as exc:
+        for round_index in range(rounds):
+            pending = [item for item in todo if item.first_round <= round_index]
+            for index, item in enumerate(pending, 1):
                 if self.stop.is_set():
                     self.outcome.interrupted = True
                     return
-                self._fail(store, item, device_id, str(exc))
-                if isinstance(exc, DeviceError):
-                    gone = target.recover(exc)
-                continue
-            self._record(store, item, device_id, measured, started, label)
+                rec = item.artifact.record
+                label = f"[{index}/{len(pending)}] {rec.model} {rec.recipe}"
+                if item.variant.config.threads > 1:
+                    label += f" ({item.variant.config.threads} threads)"
+                if rounds > 1:
+                    label += f" round {round_index + 1}/{rounds}"
+                if gone is not None:
+                    self._fail(store, item, device_id, f"device unreachable ({gone})", round_index)
+                    continue
+                if _key(item.artifact) in self.problems:
+                    problem = self.problems[_key(item.artifact)]
+                    self._fail(store, item, device_id, problem, round_index)
+                    continue
+                gone = self._round(store, item, device_id, round_index, label)
+                if self.outcome.interrupted:
+                    return
+
+    def _round(
+        self, store: Store, item: Planned, device_id: str, round_index: int, label: str
+    ) -> str | None:
+        """Measure and store one round; None, or why the device is unreachable now."""
+        rec, target = item.artifact.record, self.target
+        started = _now()
+        try:
+            measured = target.measure(item.artifact, item.variant, label)
+            if measured.result.artifact_sha256 != rec.sha256:
+                raise ArtifactError(
+                    f"the runner read a file with sha256 {measured.result.artifact_sha256[:12]}"
+                    f", not {rec.sha256[:12]}: the copy it ran is damaged; run again"
+                )
+        except (DeviceError, *RUN_ERRORS) as exc:
+            if self.stop.is_set():
+                self.outcome.interrupted = True
+                return None
+            self._fail(store, item, device_id, str(exc), round_index)
+            return target.recover(exc) if isinstance(exc, DeviceError) else None
+        self._record(store, item, device_id, measured, started, label, round_index)
+        return None
 
     def _record(
         self,
@@ -350,8 +420,9 @@ class _Worker:
         measured: Measured,
         started: str,
         label: str,
+        round_index: int,
     ) -> None:
-        result = measured.result
+        result, row = measured.result, item.row
         record = RunRecord.from_result(
             result,
             device_id=device_id,
@@ -363,21 +434,33 @@ class _Worker:
             temp_after_c=measured.temp_after_c,
         )
         record = dataclasses.replace(
-            record, core_mask=item.variant.mask, status=measured.status, error=measured.error
+            record,
+            core_mask=item.variant.mask,
+            status=measured.status,
+            error=measured.error,
+            session_id=item.session_id,
+            round=round_index,
         )
-        row = self._row(item.artifact, item.variant, measured.status)
+        row.session_id = item.session_id
         self._save(store, row, record, result.samples_ms, result.warmup_ms)
-        row.error, row.functional = measured.error or "", measured.functional
+        if measured.status == "ok":
+            row.status = "ok"
+        else:
+            row.error = measured.error or ""
+            row.status = "ok" if row.rounds_ms else "failed"
+        row.functional = measured.functional or row.functional
         row.load_ms, row.first_ms = result.load_ms, result.first_inference_ms
-        if measured.timed:
-            row.summary = stats.summarize(result.samples_ms)
-        row.notes += measured.notes
-        self.outcome.rows.append(row)
+        if measured.timed and measured.status == "ok":
+            row.add_round(result.samples_ms)
+        for note in measured.notes:
+            if note not in row.notes:
+                row.notes.append(note)
         if not measured.timed:
             self._say(f"{label}: {measured.status}: {row.functional} (no latency: not timed)")
         elif row.summary is not None:
-            where = f"run {row.run_id}" if row.run_id is not None else "NOT STORED"
-            self._say(f"{label}: median {row.summary.median:.2f} ms (n={row.summary.n}, {where})")
+            where = f"run {row.run_id}" if row.run_ids and not row.not_stored else "NOT STORED"
+            median = stats.summarize(result.samples_ms)
+            self._say(f"{label}: median {median.median:.2f} ms (n={median.n}, {where})")
 
 
 def _now() -> str:
@@ -392,11 +475,13 @@ def run_session(
     config: RunnerConfig,
     store_path: Path,
     *,
+    rounds: int = 1,
     skip_stored: bool = True,
     say: Say = _quiet,
     stop_timeout_s: float = 20.0,
 ) -> list[Outcome]:
-    """Measure `artifacts` on every target in parallel (a thread each); return their outcomes.
+    """Measure `artifacts` on every target in parallel (a thread each), in `rounds` interleaved
+    rounds per target; return their outcomes.
 
     KeyboardInterrupt (Ctrl-C) interrupts every target, stops their runners, keeps the finished
     runs, and is re-raised.
@@ -412,6 +497,7 @@ def run_session(
             config,
             store_path,
             skip_stored=skip_stored,
+            rounds=max(1, rounds),
             stop=stop,
             say=say,
         )

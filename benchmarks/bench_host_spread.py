@@ -1,12 +1,13 @@
-"""Run `bench-host` several times back to back and print the spread of the medians.
+"""Run `bench-host` several times back to back and print the spread of the headline estimates.
 
     .nox/ml/bin/python benchmarks/bench_host_spread.py [--repeats 3] [--tolerance 0.03] \
         [-- <bench-host arguments, e.g. --models mobilenet_v2_1.0_224 --store /tmp/s.sqlite>]
 
-Spread = (max - min) / median of the per-invocation medians, per artifact; the aim is 3%.
-Each invocation is a fresh `python -m bench bench-host` process (fresh runner processes),
-so the spread covers load-to-load variation, not only iteration noise. Exit 1 when an
-artifact's spread is above the tolerance, 2 when a bench-host invocation failed.
+Each invocation measures every artifact in rounds (fresh runner processes); its headline estimate
+is the median of its round medians. Spread = (max - min) / median of the per-invocation
+estimates, per artifact; the aim is 3%. Each invocation is a fresh `python -m bench bench-host`
+process, so the spread covers invocation-to-invocation variation, not only iteration noise.
+Exit 1 when an artifact's spread is above the tolerance, 2 when a bench-host invocation failed.
 """
 
 from __future__ import annotations
@@ -57,14 +58,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: bench-host run {i + 1} exited {rc}", file=sys.stderr)
             return 2
 
-    medians: dict[tuple[str, str], list[float]] = defaultdict(list)
+    rounds: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     with Store.open(store_path) as store:
         for run in store.runs(status="ok", provenance="host"):
             if run.id > first_id:
-                medians[(run.model, run.recipe)].append(statistics.median(store.samples(run.id)))
+                median = statistics.median(store.samples(run.id))
+                rounds[(run.model, run.recipe)][run.session_id].append(median)
+    medians = {
+        key: [statistics.median(values) for values in sessions.values()]
+        for key, sessions in rounds.items()
+    }
 
     worst = 0.0
-    print(f"\nspread of medians over {args.repeats} bench-host runs (this host's CPU)")
+    print(
+        f"\nspread of medians (of round medians) over {args.repeats} bench-host runs "
+        "(this host's CPU)"
+    )
     print(f"{'model':32} {'recipe':22} {'medians ms':30} spread")
     for (model, recipe), values in sorted(medians.items()):
         centre = statistics.median(values)

@@ -124,7 +124,13 @@ def run(args: argparse.Namespace) -> int:
 
     config = options.runner_config(args)
     outcomes = run_session(
-        targets, artifacts, config, args.store, skip_stored=not args.force, say=say
+        targets,
+        artifacts,
+        config,
+        args.store,
+        rounds=options.rounds(args),
+        skip_stored=not args.force,
+        say=say,
     )
     table.render(outcomes, console)
     console.print(f"stored in {args.store}")

@@ -336,8 +336,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     parser.add_argument("--store", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--images", type=Path, default=None, help="calibration/input images")
-    options.add_measurement_arguments(parser, iterations=50)
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the sweep, interleaved")
+    options.add_measurement_arguments(parser, iterations=50, rounds=1)
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per process")
 
@@ -354,8 +353,7 @@ def run(args: argparse.Namespace) -> int:
     core = default_core() if args.core is None else args.core
     if core not in allowed_cpus():
         raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
-    if args.rounds < 1:
-        raise PeerError("--rounds must be at least 1")
+    options.rounds(args)
     specs = parse_model_names(
         options.names(args.models) or list(DEFAULT_MODELS), weights=args.weights
     )

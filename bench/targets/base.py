@@ -73,6 +73,8 @@ class Target(abc.ABC):
     label: str = ""
     #: the device's display name (set by `open`)
     name: str = ""
+    #: False where timings mean nothing (qemu): one functional round instead of `rounds`
+    timed: bool = True
     _say: Callable[[str], None] | None = None
     _stopped: threading.Event | None = None
 

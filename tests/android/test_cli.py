@@ -23,7 +23,18 @@ from deploy.devices.base import ThermalZone
 from tests.android.test_session import _runners_in
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST_ARGS = ["--warmup", "1", "--iterations", "5", "--min-time", "0", "--max-time", "0"]
+FAST_ARGS = [
+    "--rounds",
+    "1",
+    "--warmup",
+    "1",
+    "--iterations",
+    "5",
+    "--min-time",
+    "0",
+    "--max-time",
+    "0",
+]
 FAST_ARGS += ["--target-precision", "0", "--cool-to", "90", "--cool-max-wait", "1"]
 
 
@@ -60,7 +71,18 @@ def test_no_device_is_one_line(monkeypatch, capsys, tmp_path):
 def test_ctrl_c_keeps_finished_runs_kills_the_runner_and_resumes(start_phone, tiny_pte, tmp_path):
     sim = start_phone()
     store = tmp_path / "bench.sqlite"
-    slow = ["--warmup", "1", "--iterations", "5", "--min-time", "1.5", "--max-time", "2"]
+    slow = [
+        "--rounds",
+        "1",
+        "--warmup",
+        "1",
+        "--iterations",
+        "5",
+        "--min-time",
+        "1.5",
+        "--max-time",
+        "2",
+    ]
     slow += ["--target-precision", "0", "--cool-to", "90"]
     argv = [sys.executable, "-m", "bench", "bench-android", "--serial", sim.serial]
     argv += ["--store", str(store), *slow, "--pte", str(tiny_pte["fp32"]), str(tiny_pte["int8"])]

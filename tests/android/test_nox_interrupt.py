@@ -16,7 +16,18 @@ import time
 from tests.android.test_cli import ROOT, _env
 from tests.android.test_session import _runners_in
 
-LONG_RUN = ["--warmup", "1", "--iterations", "5", "--min-time", "60", "--max-time", "60"]
+LONG_RUN = [
+    "--rounds",
+    "1",
+    "--warmup",
+    "1",
+    "--iterations",
+    "5",
+    "--min-time",
+    "60",
+    "--max-time",
+    "60",
+]
 LONG_RUN += ["--target-precision", "0", "--cool-to", "90"]
 
 

@@ -327,7 +327,7 @@ def test_locked_store_prints_the_medians_keeps_the_runs_and_fails(
     store = tmp_path / "bench.sqlite"
     Store.open(store).close()
     args = ["bench-android", "--serial", sim.serial, "--store", str(store)]
-    args += ["--pte", str(tiny_pte["fp32"]), "--warmup", "1", "--iterations", "5"]
+    args += ["--pte", str(tiny_pte["fp32"]), "--rounds", "1", "--warmup", "1", "--iterations", "5"]
     args += ["--min-time", "0", "--max-time", "0", "--target-precision", "0"]
     args += ["--cool-to", "90", "--cool-max-wait", "1"]
     with locked_by_another_process(store):

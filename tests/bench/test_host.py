@@ -148,7 +148,18 @@ def fake_manifest(tiny_pte, tmp_path):
 def test_cli_bench_host(fake_manifest, tmp_path, capsys):
     store = tmp_path / "results" / "bench.sqlite"
     argv = ["bench-host", "--manifest", str(fake_manifest), "--store", str(store)]
-    argv += ["--iterations", "5", "--warmup", "1", "--min-time", "0", "--target-precision", "0"]
+    argv += [
+        "--rounds",
+        "1",
+        "--iterations",
+        "5",
+        "--warmup",
+        "1",
+        "--min-time",
+        "0",
+        "--target-precision",
+        "0",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "THIS HOST" in out and "Pixel 1 (paper)" in out
@@ -179,12 +190,13 @@ def test_cli_errors_are_one_line(fake_manifest, tmp_path, capsys):
 def test_cli_unlisted_pte_and_spread_script(tiny_pte, tmp_path, capsys):
     store = tmp_path / "bench.sqlite"
     argv = ["--pte", str(tiny_pte["fp32"]), "--store", str(store), "--iterations", "20"]
-    argv += ["--warmup", "2", "--min-time", "0.2", "--target-precision", "0"]
+    argv += ["--warmup", "2", "--min-time", "0.2", "--target-precision", "0", "--rounds", "3"]
     assert main(["bench-host", *argv]) == 0
     assert "unlisted:tiny_fp32.pte" in capsys.readouterr().out
     with Store.open(store) as s:
-        (run,) = s.runs()
-        assert run.recipe == "unlisted" and run.provenance == "host"
+        runs = s.runs()
+        assert [r.round for r in runs] == [0, 1, 2] and len({r.session_id for r in runs}) == 1
+        assert all(r.recipe == "unlisted" and r.provenance == "host" for r in runs)
 
     import subprocess
 
@@ -195,7 +207,7 @@ def test_cli_unlisted_pte_and_spread_script(tiny_pte, tmp_path, capsys):
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "spread of medians over 2 bench-host runs" in proc.stdout
+    assert "spread of medians (of round medians) over 2 bench-host runs" in proc.stdout
     assert "unlisted:tiny_fp32.pte" in proc.stdout and "worst spread" in proc.stdout
 
 
@@ -211,7 +223,18 @@ def test_cli_bench_host_with_a_locked_store(fake_manifest, tmp_path, capsys, mon
     store = tmp_path / "results" / "bench.sqlite"
     Store.open(store).close()
     argv = ["bench-host", "--manifest", str(fake_manifest), "--store", str(store)]
-    argv += ["--iterations", "5", "--warmup", "1", "--min-time", "0", "--target-precision", "0"]
+    argv += [
+        "--rounds",
+        "1",
+        "--iterations",
+        "5",
+        "--warmup",
+        "1",
+        "--min-time",
+        "0",
+        "--target-precision",
+        "0",
+    ]
     with locked_by_another_process(store):
         assert main(argv) == 2
         captured = capsys.readouterr()
