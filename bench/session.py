@@ -29,7 +29,6 @@ from pathlib import Path
 
 from bench import stats
 from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
-from bench.runner import build
 from bench.runner.run import RunnerConfig
 from bench.store import DeviceRecord, RunRecord, Store
 from bench.targets.base import Artifact, Measured, Target, Variant
@@ -332,18 +331,19 @@ class _Worker:
         self, store: Store, item: Planned, device_id: str, error: str, round_index: int
     ) -> None:
         row, config = item.row, item.variant.config
+        runner_name, runner_version = self.target.runner_for(item.artifact)
         row.rounds_failed += 1
         row.error = error
         row.status = "ok" if row.rounds_ms else "failed"
         record = RunRecord(
             device_id,
             item.artifact.record.sha256,
-            self.outcome.provenance,
+            self.target.provenance_for(item.artifact),
             item.variant.key,
             status="failed",
             error=error,
-            runner_name="bench_runner",
-            runner_version=build.runner_version(),
+            runner_name=runner_name,
+            runner_version=runner_version,
             threads=config.threads,
             core_mask=item.variant.mask,
             warmup=config.warmup,
@@ -426,7 +426,7 @@ class _Worker:
         record = RunRecord.from_result(
             result,
             device_id=device_id,
-            provenance=self.outcome.provenance,
+            provenance=self.target.provenance_for(item.artifact),
             config_key=item.variant.key,
             started_at=started,
             machine=measured.machine,

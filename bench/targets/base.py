@@ -117,6 +117,17 @@ class Target(abc.ABC):
     def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
         """Run `artifact` once in `variant`; raise a BenchError or DeviceError on failure."""
 
+    def provenance_for(self, artifact: Artifact) -> str:
+        """The provenance of `artifact`'s runs (a target measuring peer runtimes beside our
+        programs labels theirs `peer`)."""
+        return self.provenance
+
+    def runner_for(self, artifact: Artifact) -> tuple[str, str]:
+        """(name, version) of what runs `artifact`, stored with a failed run."""
+        from bench.runner import build
+
+        return "bench_runner", build.runner_version()
+
     def failed_machine(self) -> dict[str, Any]:
         """The machine state stored with a failed run."""
         return {}
