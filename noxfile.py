@@ -72,12 +72,16 @@ def _run_py(session: nox.Session, *args: str) -> None:
     )
 
 
+# Daemons (sshd) live in sbin, which a user's PATH may lack.
+_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+
+
 def _missing_debian_packages() -> list[str]:
     """The packages of .ci/debian-packages.txt whose command is not on PATH."""
     missing = []
     for line in DEBIAN_PACKAGES.read_text().splitlines():
         words = line.split("#", 1)[0].split()
-        if words and shutil.which(words[1]) is None:
+        if words and shutil.which(words[1], path=_SEARCH_PATH) is None:
             missing.append(words[0])
     return missing
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 DEBIAN_PACKAGES = Path(__file__).resolve().parents[1] / ".ci" / "debian-packages.txt"
+SBIN = ("/usr/sbin", "/sbin")  # daemons (sshd) live there; a user's PATH may lack it
 _MISSING: dict[str, str] = {}  # package -> command, of the tests that skipped here
 
 
@@ -32,7 +33,7 @@ def require_command(command: str) -> str:
     package = debian_packages().get(command)
     if package is None:
         raise LookupError(f"{command} is not in {DEBIAN_PACKAGES}: add its Debian package there")
-    path = shutil.which(command)
+    path = shutil.which(command, path=os.pathsep.join([os.environ.get("PATH", ""), *SBIN]))
     if path is not None:
         return path
     message = f"needs {command} (Debian package {package})"
