@@ -17,7 +17,7 @@ let package = Package(
         .testTarget(
             name: "MobileNetBenchTests",
             dependencies: ["MobileNetBenchKit"],
-            // bench/ios.py stages the model to measure here (model.mlpackage or model.mlmodelc);
+            // bench/targets/ios.py stages the model to measure here (model.mlpackage or model.mlmodelc);
             // copied verbatim, compiled on the device so that compile and load are timed apart.
             resources: [.copy("Resources")]
         ),

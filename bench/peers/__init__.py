@@ -14,7 +14,8 @@ same real image as input, the same statistics as bench_runner):
 
 Modules: `prepare` (peer models: state dict, ONNX fp32/int8, input file; cached by content),
 `_measure` (the child process of one peer measurement, printing the runner result JSON),
-`table` (ratios ours / fastest peer, GMAC/s, rendering), `bench` (orchestration, store, command).
+`table` (ratios ours / fastest peer, GMAC/s, rendering), `bench` (the command: prepare, then the
+one measuring loop `bench.session` over `bench.targets.peers.PeersTarget`, then the table).
 Peer runs are stored with provenance `peer` and the runtime as the runner name; our runs with
 provenance `host`, as bench-host stores them.
 """
@@ -44,6 +45,8 @@ RUNTIMES: dict[str, Runtime] = {
         Runtime("et-int8", "ET int8", "int8", "executorch", ours=True, recipe="xnnpack-int8"),
     )
 }
+#: the order of the table's columns and of the runs within a round
+ORDER = ("ort-fp32", "et-fp32", "ort-int8", "et-int8", "eager-fp32")
 PEER_RUNTIMES = tuple(name for name, r in RUNTIMES.items() if not r.ours)
 OUR_RUNTIMES = tuple(name for name, r in RUNTIMES.items() if r.ours)
 # The issue's goal: ours / fastest peer of the same precision at most this.

@@ -1,5 +1,6 @@
 """The Python side of the iOS harness: platform check, commands, device list and result parsing,
-storing; plus cross-checks that keep the Swift/Kotlin sources and the Python side in step."""
+the target measured and stored by the session (Xcode faked); plus cross-checks that keep the
+Swift/Kotlin sources and the Python side in step."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import ios
 from bench.errors import IOSHarnessError, ResultSchemaError
+from bench.runner.run import RunnerConfig
+from bench.session import run_session
 from bench.store import ArtifactRecord, Store
+from bench.targets import ios
+from bench.targets.base import Artifact
 from deploy.export.coreml_artifact import artifact_sha256, artifact_size, tree_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,7 +237,7 @@ def test_bad_settings_are_refused() -> None:
 
 
 def test_swift_sources_agree_with_the_commands() -> None:
-    """Names used by bench/ios.py exist in the Swift package (it cannot be built here)."""
+    """Names used by bench/targets/ios.py exist in the Swift package (it cannot be built here)."""
     harness = ROOT / "ios_harness"
     test_source = (harness / "Tests/MobileNetBenchTests/DeviceBenchmarkTests.swift").read_text()
     assert 'let resultMarker = "MOBILENET_BENCH_RESULT "' in test_source
@@ -313,7 +317,8 @@ def test_artifact_identity_is_checked() -> None:
 
 
 class FakeXcode:
-    """Answers xcodebuild like a connected iPhone running the XCTest would."""
+    """Answers devicectl and xcodebuild like a connected iPhone running the XCTest would (and
+    sysctl, sw_vers, uname and `swift run` like a Mac)."""
 
     def __init__(self, sha: str, fail_build: str = "") -> None:
         self.sha = sha
@@ -322,10 +327,21 @@ class FakeXcode:
 
     def __call__(self, command, *, cwd, env, capture_output, text, timeout):
         self.calls.append((command, env))
+        done = subprocess.CompletedProcess
+        if command[:2] == ["xcrun", "devicectl"]:
+            Path(command[command.index("--json-output") + 1]).write_text(json.dumps(DEVICECTL))
+            return done(command, 0, "", "")
+        mac = {"sysctl": "Mac15,3\n", "sw_vers": "14.4\n", "uname": "arm64\n"}
+        if command[0] in mac:
+            return done(command, 0, mac[command[0]], "")
+        if command[0] == "swift":
+            units = command[command.index("--compute-units") + 1]
+            result = harness_result(units, self.sha, device={"model": "Mac15,3", "os": "macOS"})
+            return done(command, 0, "Building for production...\n" + json.dumps(result) + "\n", "")
         if command[1] == "build-for-testing":
             if self.fail_build:
-                return subprocess.CompletedProcess(command, 65, "", self.fail_build)
-            return subprocess.CompletedProcess(command, 0, "** TEST BUILD SUCCEEDED **\n", "")
+                return done(command, 65, "", self.fail_build)
+            return done(command, 0, "** TEST BUILD SUCCEEDED **\n", "")
         units = (
             env["MNB_COMPUTE_UNITS"]
             if "MNB_COMPUTE_UNITS" in env
@@ -334,69 +350,126 @@ class FakeXcode:
         out = "\n".join(
             ios.RESULT_MARKER + json.dumps(harness_result(u, self.sha)) for u in units.split(",")
         )
-        return subprocess.CompletedProcess(command, 0, out + "\n** TEST EXECUTE SUCCEEDED **\n", "")
+        return done(command, 0, out + "\n** TEST EXECUTE SUCCEEDED **\n", "")
+
+    def xcodebuild(self) -> list[tuple[str, dict[str, str]]]:
+        """(action, environment) of every xcodebuild call."""
+        return [(c[1], e) for c, e in self.calls if c[0] == "xcodebuild"]
+
+
+def fake_target(xcode: FakeXcode, workdir: Path, **kwargs) -> ios.IosTarget:
+    """The target as on a Mac with Xcode, every command answered by `xcode`."""
+    return ios.IosTarget(
+        workdir=workdir,
+        runner=xcode,
+        platform="darwin",
+        which=lambda tool: f"/usr/bin/{tool}",
+        **kwargs,
+    )
 
 
 def test_device_run_is_stored_as_phone_runs(tmp_path: Path, mlpackage: Path) -> None:
     sha = tree_sha256(mlpackage)
-    artifact = ios.IOSArtifact(
+    artifact = Artifact(
         ArtifactRecord(sha, "mobilenet_v2_1.0_224", "coreml-fp16", format=".mlpackage"), mlpackage
     )
-    device = ios.parse_devices(json.dumps(DEVICECTL))[0]
     xcode = FakeXcode(sha)
-    results = ios.run_on_device(
-        artifact,
-        device,
-        compute_units=["cpuOnly", "cpuAndNeuralEngine"],
-        warmup=2,
-        iterations=3,
-        seed=0,
-        team="T",
-        workdir=tmp_path / "w",
-        runner=xcode,
+    target = fake_target(
+        xcode, tmp_path / "w", compute_units=["cpuOnly", "cpuAndNeuralEngine"], team="T"
     )
-    assert [c[0][1] for c in xcode.calls] == ["build-for-testing", "test-without-building"]
-    assert xcode.calls[1][1]["TEST_RUNNER_MNB_COMPUTE_UNITS"] == "cpuOnly,cpuAndNeuralEngine"
-    with Store.open(tmp_path / "bench.sqlite") as store:
-        ids = ios.store_results(
-            store,
-            results,
-            device=device.record(),
-            artifact=artifact.record,
-            provenance="phone",
-            started_at="2025-01-01T00:00:00+00:00",
-        )
-        assert len(ids) == 2
+    store_path = tmp_path / "bench.sqlite"
+    config = RunnerConfig(warmup=2, iterations=3, seed=0)
+    (outcome,) = run_session([target], [artifact], config, store_path)
+    # built once, then one XCTest run per compute unit
+    assert [action for action, _ in xcode.xcodebuild()] == [
+        "build-for-testing",
+        "test-without-building",
+        "test-without-building",
+    ]
+    assert [env["TEST_RUNNER_MNB_COMPUTE_UNITS"] for _, env in xcode.xcodebuild()[1:]] == [
+        "cpuOnly",
+        "cpuAndNeuralEngine",
+    ]
+    assert (outcome.error, outcome.provenance, outcome.name) == (None, "phone", "Ada's iPhone")
+    assert [(r.mask, r.status) for r in outcome.rows] == [
+        ("cpuOnly", "ok"),
+        ("cpuAndNeuralEngine", "ok"),
+    ]
+    ids = [r.run_id for r in outcome.rows]
+    with Store.open(store_path) as store:
+        assert len(ids) == 2 and len(store.runs()) == 2
         run = store.run(ids[1])
         assert (run.provenance, run.device_kind, run.recipe) == ("phone", "phone", "coreml-fp16")
+        assert run.device_id == "ios:00008120-001A2B3C4D5E6F70"
         assert run.config_key == "coreml;compute_units=cpuAndNeuralEngine;seed=0;warmup=2"
+        assert run.core_mask == "cpuAndNeuralEngine" and run.runner_name == "ios_harness"
         assert store.samples(ids[1]) == [1.8, 1.7, 1.9]
         assert run.latencies_valid
 
 
 def test_signing_failure_names_the_team_option(tmp_path: Path, mlpackage: Path) -> None:
-    artifact = ios.IOSArtifact(
-        ArtifactRecord(tree_sha256(mlpackage), "m", "coreml-fp16"), mlpackage
-    )
-    device = ios.parse_devices(json.dumps(DEVICECTL))[0]
+    artifact = Artifact(ArtifactRecord(tree_sha256(mlpackage), "m", "coreml-fp16"), mlpackage)
     xcode = FakeXcode(
         "",
         fail_build='error: Signing for "MobileNetBenchTests" requires a '
         "development team.\n** TEST BUILD FAILED **",
     )
-    with pytest.raises(IOSHarnessError, match="--team") as info:
-        ios.run_on_device(
-            artifact,
-            device,
-            compute_units=["cpuOnly"],
-            warmup=1,
-            iterations=3,
-            seed=0,
-            team=None,
-            workdir=tmp_path / "w",
-            runner=xcode,
-        )
-    assert "\n" not in str(info.value)
+    target = fake_target(xcode, tmp_path / "w", compute_units=["cpuOnly"])
+    config = RunnerConfig(warmup=1, iterations=3, seed=0)
+    (outcome,) = run_session([target], [artifact], config, tmp_path / "bench.sqlite")
+    (row,) = outcome.rows
+    assert row.status == "failed" and "--team" in row.error
+    assert "\n" not in row.error
+    assert [action for action, _ in xcode.xcodebuild()] == ["build-for-testing"]  # no test run
+    with Store.open(tmp_path / "bench.sqlite") as store:
+        (run,) = store.runs()
+        assert run.status == "failed" and "--team" in (run.error or "")
+        assert (run.runner_name, run.runner_version) == ("ios_harness", "0.1.0")
+
+
+def test_mac_runs_are_host_runs_one_process_per_compute_unit(
+    tmp_path: Path, mlpackage: Path
+) -> None:
+    sha = tree_sha256(mlpackage)
+    artifact = Artifact(ArtifactRecord(sha, "m", "coreml-fp16", format=".mlpackage"), mlpackage)
+    xcode = FakeXcode(sha)
+    target = fake_target(xcode, tmp_path / "w", device="mac", compute_units=["cpuOnly", "all"])
+    config = RunnerConfig(warmup=2, iterations=3, seed=0)
+    (outcome,) = run_session([target], [artifact], config, tmp_path / "s.sqlite", rounds=2)
+    assert outcome.error is None and outcome.provenance == "host"
+    swift = [c for c, _ in xcode.calls if c[0] == "swift"]
+    units = [c[c.index("--compute-units") + 1] for c in swift]
+    assert units == ["cpuOnly", "all", "cpuOnly", "all"]  # rounds interleaved
+    with Store.open(tmp_path / "s.sqlite") as store:
+        runs = store.runs()
+        assert {(r.provenance, r.device_id, r.device_kind) for r in runs} == {
+            ("host", "host:mac:Mac15,3", "host")
+        }
+        assert [r.round for r in runs] == [0, 0, 1, 1]
+
+
+def test_a_result_for_other_compute_units_is_a_failed_run(tmp_path: Path, mlpackage: Path) -> None:
+    sha = tree_sha256(mlpackage)
+    artifact = Artifact(ArtifactRecord(sha, "m", "coreml-fp16"), mlpackage)
+
+    class WrongUnits(FakeXcode):
+        def __call__(self, command, **kwargs):
+            if command[0] == "xcodebuild" and command[1] == "test-without-building":
+                kwargs["env"] = {"TEST_RUNNER_MNB_COMPUTE_UNITS": "all"}
+            return super().__call__(command, **kwargs)
+
+    target = fake_target(WrongUnits(sha), tmp_path / "w", compute_units=["cpuOnly"])
+    config = RunnerConfig(warmup=2, iterations=3)
+    (outcome,) = run_session([target], [artifact], config, tmp_path / "s.sqlite")
+    (row,) = outcome.rows
+    assert row.status == "failed" and "cpuOnly" in row.error and "'all'" in row.error
+
+
+def test_target_off_macos_fails_in_one_line(tmp_path: Path, mlpackage: Path) -> None:
+    artifact = Artifact(ArtifactRecord(tree_sha256(mlpackage), "m", "coreml-fp16"), mlpackage)
+    target = ios.IosTarget(workdir=tmp_path / "w", platform="linux", runner=FakeXcode(""))
+    (outcome,) = run_session([target], [artifact], RunnerConfig(), tmp_path / "s.sqlite")
+    assert outcome.error and "macOS with Xcode" in outcome.error and not outcome.rows
 
 
 # -- identity and the shared input stream ---------------------------------------------------

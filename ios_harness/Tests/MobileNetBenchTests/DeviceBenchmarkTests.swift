@@ -1,5 +1,5 @@
 // The benchmark as an XCTest, so that `xcodebuild test-without-building` can run it on a
-// connected iPhone. bench/ios.py stages the model in Resources/ and passes the settings as
+// connected iPhone. bench/targets/ios.py stages the model in Resources/ and passes the settings as
 // TEST_RUNNER_MNB_* environment variables (xcodebuild strips the TEST_RUNNER_ prefix):
 //
 //   MNB_COMPUTE_UNITS  comma-separated, e.g. "cpuOnly,cpuAndNeuralEngine,all" (default cpuOnly)
@@ -7,7 +7,7 @@
 //   MNB_ITERATIONS     measured iterations (default 50)
 //   MNB_SEED           input seed (default 0)
 //
-// Each result is printed as one line `MOBILENET_BENCH_RESULT {json}` (parsed by bench/ios.py)
+// Each result is printed as one line `MOBILENET_BENCH_RESULT {json}` (parsed by bench/targets/ios.py)
 // and attached to the test result bundle.
 
 import Foundation
