@@ -45,3 +45,7 @@ class PeerError(BenchError):
 
 class AndroidBenchError(BenchError):
     """bench-android cannot start: no device to run on, or a device ABI without a runner build."""
+
+
+class InstructionCountError(RunnerError):
+    """--count-instructions: valgrind is missing, failed, or left no instruction count."""

@@ -98,6 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per runner process")
+    parser.add_argument(
+        "--count-instructions",
+        action="store_true",
+        help="also count instructions per inference under valgrind (deterministic, slow: "
+        "minutes per MobileNet; stored as the run's instructions_per_inference metric)",
+    )
 
 
 def _say(_label: str, message: str) -> None:
@@ -116,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     if core not in allowed_cpus():
         raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
     artifacts = options.selected_artifacts(args)
-    target = HostTarget(core, build.build_host(), args.timeout)
+    target = HostTarget(
+        core, build.build_host(), args.timeout, count_instructions=args.count_instructions
+    )
     (outcome,) = run_session(
         [target],
         artifacts,

@@ -440,6 +440,7 @@ class _Worker:
             error=measured.error,
             session_id=item.session_id,
             round=round_index,
+            metrics=measured.metrics,
         )
         row.session_id = item.session_id
         self._save(store, row, record, result.samples_ms, result.warmup_ms)

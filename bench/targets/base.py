@@ -62,6 +62,9 @@ class Measured:
     timed: bool = True
     notes: list[str] = field(default_factory=list)
     functional: str = ""
+    #: deterministic figures measured with the run, stored as RunRecord.metrics:
+    #: name -> (value, unit), e.g. {"instructions_per_inference": (189704.0, "instructions")}
+    metrics: dict[str, tuple[float, str]] = field(default_factory=dict)
 
 
 class Target(abc.ABC):

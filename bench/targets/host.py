@@ -5,6 +5,11 @@ one thread (taskset alone leaves a 2-thread pool time-slicing on one core). Each
 its own process: load, first inference, warmups, then measured iterations until the count,
 the minimum time and the target precision are met, or the time budget ends. The figures
 measure THIS HOST'S CPU, not a phone: provenance `host`.
+
+With `count_instructions`, each artifact is also run twice under valgrind (in its own processes,
+before its first timed round, never during one) and every round of it records the deterministic
+`instructions_per_inference` metric (`bench.runner.instructions`); it is counted once per
+artifact sha256 and session, as it does not change from round to round.
 """
 
 from __future__ import annotations
@@ -16,13 +21,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.runner import build
+from bench.errors import InstructionCountError
+from bench.runner import build, instructions
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DeviceRecord
 from bench.targets.base import Artifact, Measured, Target, Variant
+from bench.targets.machine import RoundWatch
 
 # Above this 1-minute load average per CPU the table warns that figures are contended.
 BUSY_LOAD_PER_CPU = 0.5
+#: the metric --count-instructions stores with every run (RunRecord.metrics)
+INSTRUCTIONS_METRIC = "instructions_per_inference"
 
 
 def _read(path: str | Path) -> str | None:
@@ -125,13 +134,26 @@ class HostTarget(Target):
     label = "host"
 
     def __init__(
-        self, core: int | None = None, runner: Path | None = None, timeout_s: float | None = None
+        self,
+        core: int | None = None,
+        runner: Path | None = None,
+        timeout_s: float | None = None,
+        count_instructions: bool = False,
+        instruction_iterations: tuple[int, int] = instructions.DEFAULT_ITERATIONS,
+        instruction_timeout_s: float = instructions.DEFAULT_TIMEOUT_S,
     ) -> None:
         self.core = default_core() if core is None else core
         self.runner = runner
         self.timeout_s = timeout_s
+        self.count_instructions = count_instructions
+        self.instruction_iterations = instruction_iterations
+        self.instruction_timeout_s = instruction_timeout_s  # per valgrind run, not --timeout
+        # artifact sha256 -> its count, or the error counting it raised (not tried twice)
+        self._instructions: dict[str, instructions.InstructionCount | InstructionCountError] = {}
 
     def open(self) -> DeviceRecord:
+        if self.count_instructions:
+            instructions.valgrind_version()  # missing valgrind: one line before anything runs
         self.runner = self.runner or build.build_host()
         record = host_device()
         self.name = record.name
@@ -140,13 +162,46 @@ class HostTarget(Target):
     def variants(self, config: RunnerConfig) -> list[Variant]:
         return [Variant(config, hex(1 << self.core), config.key())]
 
+    def instruction_count(self, artifact: Artifact, label: str) -> instructions.InstructionCount:
+        """The artifact's instructions per inference under valgrind, counted once per sha256."""
+        assert self.runner is not None, "open() first"
+        sha = artifact.record.sha256
+        if sha not in self._instructions:
+            self.say(f"{label}: counting instructions under valgrind (~50x slower than native)")
+            count: instructions.InstructionCount | InstructionCountError
+            try:
+                count = instructions.instructions_per_inference(
+                    self.runner,
+                    artifact.path,
+                    iterations=self.instruction_iterations,
+                    timeout_s=self.instruction_timeout_s,
+                )
+            except InstructionCountError as exc:
+                count = exc
+            self._instructions[sha] = count
+            if isinstance(count, instructions.InstructionCount):
+                self.say(
+                    f"{label}: instructions per inference: {count.per_inference:,.0f} "
+                    "(valgrind, deterministic)"
+                )
+        found = self._instructions[sha]
+        if isinstance(found, InstructionCountError):
+            raise found
+        return found
+
     def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
         assert self.runner is not None, "open() first"
         config = variant.config
+        count = self.instruction_count(artifact, label) if self.count_instructions else None
         budget = self.timeout_s or (max(config.max_time_s, config.min_time_s) + 300.0)
         facts = host_facts(self.core)
+        watch = RoundWatch.start(self.core)  # load, steal, runnable tasks on the core
         result = run_host(self.runner, artifact.path, config, core=self.core, timeout=budget)
-        return Measured(result, {**facts, "loadavg_after": list(os.getloadavg())})
+        measured = Measured(result, {**facts, **watch.facts()})
+        if count is not None:
+            measured.metrics = {INSTRUCTIONS_METRIC: (count.per_inference, "instructions")}
+            measured.machine["instruction_count"] = count.as_dict()
+        return measured
 
     def failed_machine(self) -> dict[str, Any]:
         return host_facts(self.core)

@@ -53,7 +53,9 @@ def parse_task_stat(text: str) -> tuple[str, int] | None:
     return fields[0], int(fields[36])  # field 3 (state) and field 39 (processor)
 
 
-def runnable_on_core(core: int, exclude_pids: set[int] = frozenset(), proc: str = "/proc") -> int:
+def runnable_on_core(
+    core: int, exclude_pids: frozenset[int] | set[int] = frozenset(), proc: str = "/proc"
+) -> int:
     """Runnable tasks whose last CPU is `core`, not counting the processes in `exclude_pids`."""
     count = 0
     for pid_dir in Path(proc).iterdir():
