@@ -94,6 +94,7 @@ def render(rows: Sequence[Row], facts: dict[str, Any], config: RunnerConfig, con
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_selection_arguments(parser, "recipe names (default: all)")
     options.add_pte_argument(parser)
+    options.add_ab_argument(parser)
     options.add_measurement_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     core = default_core() if args.core is None else args.core
     if core not in allowed_cpus():
         raise BenchError(f"--core {core} is not one of this process's CPUs {allowed_cpus()}")
-    artifacts = options.selected_artifacts(args)
+    artifacts = options.ab_artifacts(args) or options.selected_artifacts(args)
     target = HostTarget(
         core, build.build_host(), args.timeout, count_instructions=args.count_instructions
     )
@@ -141,4 +142,6 @@ def run(args: argparse.Namespace) -> int:
     unstored = len(outcome.not_stored)
     locked = f", except {unstored} run(s): NOT STORED (see the errors above)" if unstored else ""
     console.print(f"stored in {args.store}{locked}")
+    for line in options.ab_lines(args, outcome.rows) if args.ab else []:
+        console.print(line, soft_wrap=True, markup=False)
     return 2 if outcome.failed else 0

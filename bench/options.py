@@ -172,3 +172,51 @@ def selected_artifacts(args: argparse.Namespace) -> list[Artifact]:
     if args.pte:
         return unlisted_artifacts(args.pte)
     return manifest_artifacts(args.manifest, names(args.models), names(args.recipes))
+
+
+def add_ab_argument(parser: argparse.ArgumentParser) -> None:
+    """--ab OLD NEW and --threshold: a same-session A/B of two .pte files."""
+    parser.add_argument(
+        "--ab",
+        nargs=2,
+        type=Path,
+        metavar=("OLD", "NEW"),
+        help="measure two .pte files in one session, rounds interleaved, and decide NEW/OLD "
+        "on the CI of the ratio of their round medians",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.05,
+        help="--ab: the band within which NEW counts as the same as OLD (fraction)",
+    )
+
+
+def ab_lines(args: argparse.Namespace, rows: Sequence[Any]) -> list[str]:
+    """The --ab verdict of each target's OLD/NEW rows (rows in the order OLD, NEW per target)."""
+    from bench.compare.ab import ab_decision, ab_line
+
+    old_path, new_path = args.ab
+    by_target: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        by_target.setdefault(row.target, {})[row.model] = row
+    lines = []
+    for target, found in by_target.items():
+        old, new = found.get(f"unlisted:{old_path.name}"), found.get(f"unlisted:{new_path.name}")
+        if old is None or new is None:
+            continue
+        decision = ab_decision(old.rounds_ms, new.rounds_ms, args.threshold)
+        lines.append(f"{target}: {ab_line(old_path.name, new_path.name, decision)}")
+    return lines
+
+
+def ab_artifacts(args: argparse.Namespace) -> list[Artifact]:
+    """--ab OLD NEW as two unlisted artifacts (none without --ab); they must differ."""
+    if not getattr(args, "ab", None):
+        return []
+    old, new = unlisted_artifacts(args.ab)
+    if old.record.sha256 == new.record.sha256:
+        raise BenchError(f"--ab: {args.ab[0]} and {args.ab[1]} are the same program (same sha256)")
+    if old.path.name == new.path.name:
+        raise BenchError(f"--ab: give the two files different names ({old.path.name} twice)")
+    return [old, new]
