@@ -2,11 +2,14 @@
 
 Three modules, each importing only the ones above it:
 
-- `measurements`: the measurement model (`Measurement`: one stored run with its raw samples),
-  choosing runs (`latest`, `Selection`, `select`), and `measurements_from_store`, the one
-  adapter to the results store (`bench.store`).
-- `decisions`: everything that decides: comparability, significance, two devices, the gate,
-  int8 speedups, and which of the papers' figures a run is held against.
+- `measurements`: the measurement model (`Measurement`: one measuring session with its rounds,
+  `Round`: one runner process, with its samples and machine state), choosing sessions
+  (`latest`, `Selection`, `select`), and `measurements_from_store`, the one adapter to the
+  results store (`bench.store`).
+- `decisions`: everything that decides: comparability, the rule on rounds (`decide`: a ratio
+  with a CI from the rounds, regression / faster / same / inconclusive), the machine-state
+  guard, two devices, the gate (latency or instructions), int8 speedups, and which of the
+  papers' figures a run is held against.
 - `tables`: the comparison as data (per-recipe tables, `Comparison`, `build_comparison`); the
   writers in `bench.report` render it.
 
@@ -14,35 +17,53 @@ The names below are the package's API: import them from `bench.compare`.
 """
 
 from bench.compare.decisions import (
-    ALPHA,
     COMPARABILITY_FIELDS,
+    CORE_WAIT_DIFF,
+    DEFAULT_INSTRUCTIONS_THRESHOLD,
     DEFAULT_THRESHOLD,
-    MIN_EFFECT,
-    MIN_SAMPLES,
+    FREQ_DIFF,
+    HEAVY_CORE_WAIT,
+    HEAVY_LOAD_PER_CPU,
+    HEAVY_STEAL_PCT,
+    LOAD_DIFF_PER_CPU,
+    METRICS,
+    MIN_ROUNDS,
     PAPER_DEVICES,
+    STEAL_DIFF_PCT,
+    THERMAL_DIFF_C,
+    VERDICTS,
+    Decision,
     Difference,
     GateResult,
     PairResult,
+    Ratio,
     Rules,
-    Significance,
+    SideState,
     Speedup,
     comparability,
     compare_devices,
     compare_pair,
+    decide,
+    decide_instructions,
     differences,
     gate,
+    machine_differences,
     paper_device_for,
     paper_reference,
     paper_speedups,
-    significance,
+    round_flags,
+    rounds_needed,
+    side_state,
     speedups,
 )
 from bench.compare.measurements import (
+    INSTRUCTIONS,
     NOT_A_PHONE,
     PROVENANCES,
     Measurement,
+    Round,
+    RoundState,
     Selection,
-    Spread,
     device_label,
     gmacs,
     known_devices,
@@ -50,8 +71,8 @@ from bench.compare.measurements import (
     measurements_from_store,
     model_sort_key,
     resolve_devices,
+    round_state,
     select,
-    spread,
 )
 from bench.compare.tables import (
     Cell,
@@ -65,38 +86,54 @@ from bench.compare.tables import (
 )
 
 __all__ = [
-    "ALPHA",
     "COMPARABILITY_FIELDS",
+    "CORE_WAIT_DIFF",
+    "DEFAULT_INSTRUCTIONS_THRESHOLD",
     "DEFAULT_THRESHOLD",
-    "MIN_EFFECT",
-    "MIN_SAMPLES",
+    "FREQ_DIFF",
+    "HEAVY_CORE_WAIT",
+    "HEAVY_LOAD_PER_CPU",
+    "HEAVY_STEAL_PCT",
+    "INSTRUCTIONS",
+    "LOAD_DIFF_PER_CPU",
+    "METRICS",
+    "MIN_ROUNDS",
     "NOT_A_PHONE",
     "PAPER_DEVICES",
     "PROVENANCES",
+    "STEAL_DIFF_PCT",
+    "THERMAL_DIFF_C",
+    "VERDICTS",
     "Cell",
     "Column",
     "Comparison",
+    "Decision",
     "Difference",
     "GateResult",
     "Measurement",
     "PairResult",
+    "Ratio",
     "RecipeTable",
+    "Round",
+    "RoundState",
     "Row",
     "Rules",
     "Selection",
-    "Significance",
+    "SideState",
     "Speedup",
-    "Spread",
     "build_comparison",
     "comparability",
     "compare_devices",
     "compare_pair",
+    "decide",
+    "decide_instructions",
     "device_label",
     "differences",
     "gate",
     "gmacs",
     "known_devices",
     "latest",
+    "machine_differences",
     "madds_for",
     "measurements_from_store",
     "model_sort_key",
@@ -105,8 +142,10 @@ __all__ = [
     "paper_speedups",
     "recipe_tables",
     "resolve_devices",
+    "round_flags",
+    "round_state",
+    "rounds_needed",
     "select",
-    "significance",
+    "side_state",
     "speedups",
-    "spread",
 ]

@@ -1,43 +1,184 @@
-"""The measurement model: what one stored run is for a comparison, and which runs are chosen.
+"""The measurement model: what one stored session is for a comparison, and which are chosen.
 
-`Measurement` is one run with its identity (device, model, recipe), its configuration (what
-decides whether two runs may be compared) and its raw samples. `measurements_from_store` is
-the one adapter between the results store (`bench.store`, read through its API) and this
-model, so the rules in `bench.compare.decisions` do not depend on how the store lays out its
-tables.
+`Measurement` is one measuring session of a (device, artifact, configuration): its identity
+(device, model, recipe), its configuration (what decides whether two may be compared) and its
+ROUNDS. A round is one runner process (one stored run); the rounds of a session share its
+`session_id` in the store, and a run stored before rounds existed is a session of one round
+("run-<id>"). Failed rounds are left out and counted (`rounds_failed`). Iterations inside one
+process are not independent, so every figure that headlines or compares a measurement comes
+from its rounds (`estimate`, `bench.stats.HEADLINE`); `Round.summary` is the per-iteration
+view of one round ("within one process"). `measurements_from_store` is the one adapter between
+the results store (`bench.store`, read through its API) and this model, so the rules in
+`bench.compare.decisions` do not depend on how the store lays out its tables.
 
-- **Which run a cell shows**: the latest run (by `started_at`, then run id) per device, model
+- **Which session a cell shows**: the latest (by `started_at`, then run id) per device, model
   and recipe (`latest`). `emulated` runs (qemu) carry no meaningful time (`has_latency` is
   False) and never enter a latency table.
+- **Machine state per round** (`Round.state`, `RoundState`): read from the run's stored machine
+  facts, every key optional (runs stored before a fact existed have none): the load average at
+  the start and the end (`loadavg`, `loadavg_after`) over `online_cpus`, the hypervisor's steal
+  (`steal_pct`), the time tasks waited on the measured core's run queue (`core_wait_ms`, as a
+  share of the round), runnable tasks seen on the core (`runnable_on_core`), the governor, the
+  frequency, a phone's temperature before the round and whether its frequency cap dropped.
 - **Labels**: a device's name carries its provenance when it is not a phone: host, simulator
   and emulated figures read "not a phone".
-- **GMAC/s** = MAdds (millions) / median latency (ms): 1e6 MAC / 1e-3 s = 1e9 MAC/s.
+- **GMAC/s** = MAdds (millions) / latency (ms): 1e6 MAC / 1e-3 s = 1e9 MAC/s.
 - **Model order**: model names are read with `deploy.models.spec.parse_model_name`; families
   in paper order, then widest and largest first; names that do not parse come last.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import sqlite3
 import statistics
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.errors import CompareError, StoreError
 from bench.store import PROVENANCES, Store
 from deploy.errors import ModelNameError
 from deploy.models.spec import FAMILIES, parse_model_name
 
+if TYPE_CHECKING:
+    from bench.stats import RoundEstimate, Summary
+
 # Figures from these are never presented as phone numbers.
 NOT_A_PHONE = ("host", "simulator", "emulated")
+# The store's metric of instructions retired per inference (deterministic: `--metric`).
+INSTRUCTIONS = "instructions_per_inference"
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (missing, text, NaN, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _first(value: Any) -> float | None:
+    """The 1-minute figure of a load average ([1, 5, 15]), or a bare number."""
+    if isinstance(value, list | tuple):
+        return _number(value[0]) if value else None
+    return _number(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _time(text: str) -> dt.datetime | None:
+    try:
+        stamp = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """The machine around one round, as far as it was recorded (None: not recorded)."""
+
+    load: float | None = None  # 1-minute load average: mean of the round's start and end
+    online_cpus: int | None = None
+    steal_pct: float | None = None  # % of all CPU time the hypervisor took during the round
+    core_wait_ms: float | None = None  # run-queue wait on the measured core during the round
+    core_wait_share: float | None = None  # core_wait_ms over the round's duration
+    runnable_on_core: int | None = None  # other runnable tasks seen on the core (max of reads)
+    governor: str | None = None
+    freq_mhz: float | None = None  # the measured core's frequency at the start
+    hottest_c: float | None = None  # a phone's hottest CPU zone before the round
+    cap_dropped: bool = False  # a phone's frequency cap fell during the round (throttling)
+    cooled: bool | None = None  # a phone's cooldown reached its threshold before the round
+
+    @property
+    def load_per_cpu(self) -> float | None:
+        if self.load is None:
+            return None
+        return self.load / (self.online_cpus or 1)
+
+
+def round_state(machine: Mapping[str, Any], duration_ms: float | None = None) -> RoundState:
+    """Normalise a round's stored machine facts (host, board, peer or phone); missing or
+    malformed keys give None, never an error."""
+    loads = (_first(machine.get("loadavg")), _first(machine.get("loadavg_after")))
+    known = [v for v in loads if v is not None]
+    cpus = _number(machine.get("online_cpus"))
+    wait = _number(machine.get("core_wait_ms"))
+    runnable = machine.get("runnable_on_core")
+    runnable_values = runnable if isinstance(runnable, list | tuple) else [runnable]
+    counts = [int(v) for v in map(_number, runnable_values) if v is not None]
+    before = _mapping(machine.get("before"))
+    after = _mapping(machine.get("after"))
+    hottest = _number(before.get("hottest_cpu_c", before.get("hottest_c")))
+    freq = _number(machine.get("freq_mhz"))
+    cur_khz = _number(before.get("cur_khz"))
+    if freq is None and cur_khz is not None:
+        freq = cur_khz / 1000.0
+    cap_before, cap_after = _number(before.get("cap_khz")), _number(after.get("cap_khz"))
+    reached = _mapping(machine.get("cooldown")).get("reached")
+    governor = machine.get("governor")
+    return RoundState(
+        load=sum(known) / len(known) if known else None,
+        online_cpus=int(cpus) if cpus is not None and cpus >= 1 else None,
+        steal_pct=_number(machine.get("steal_pct")),
+        core_wait_ms=wait,
+        core_wait_share=(
+            wait / duration_ms if wait is not None and duration_ms and duration_ms > 0 else None
+        ),
+        runnable_on_core=max(counts) if counts else None,
+        governor=governor.strip() if isinstance(governor, str) and governor.strip() else None,
+        freq_mhz=freq,
+        hottest_c=hottest,
+        cap_dropped=bool(cap_before and cap_after and cap_after < cap_before),
+        cooled=reached if isinstance(reached, bool) else None,
+    )
+
+
+@dataclass(frozen=True)
+class Round:
+    """One runner process: its measured samples, machine facts and deterministic metrics."""
+
+    samples_ms: tuple[float, ...]
+    index: int = 0  # the round's number in its session
+    run_id: int | None = None
+    started_at: str = ""
+    ended_at: str = ""
+    machine: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    metrics: Mapping[str, float] = field(default_factory=dict, hash=False)  # name -> value
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples_ms) if self.samples_ms else math.nan
+
+    @property
+    def duration_ms(self) -> float | None:
+        """Wall time of the round (start to end as stored), else the sum of its samples."""
+        start, end = _time(self.started_at), _time(self.ended_at)
+        if start is not None and end is not None and end > start:
+            return (end - start).total_seconds() * 1000.0
+        return float(sum(self.samples_ms)) if self.samples_ms else None
+
+    @property
+    def state(self) -> RoundState:
+        return round_state(self.machine, self.duration_ms)
+
+    def summary(self) -> Summary | None:
+        """Per-iteration statistics of this round: "within one process" (stats.WITHIN_PROCESS)."""
+        if not self.samples_ms:
+            return None
+        from bench import stats  # numpy and scipy: only when a report asks
+
+        return stats.summarize(self.samples_ms)
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One benchmark run as the comparison sees it: identity, configuration, raw samples."""
+    """One measuring session as the comparison sees it: identity, configuration, rounds."""
 
     device: str  # the device's display name ("Pixel 7", "host x86_64 ...")
     device_id: str  # serial / stable id: tells two units of one phone model apart
@@ -51,14 +192,16 @@ class Measurement:
     runner: str
     runner_version: str
     cpu_mask: str
-    samples_ms: tuple[float, ...]
+    rounds: tuple[Round, ...]  # the session's ok rounds, in round order
     madds_m: float | None = None
-    started_at: str = ""  # ISO 8601, sorts chronologically
+    started_at: str = ""  # ISO 8601 of the session's first round, sorts chronologically
     label: str = ""  # commit or user label
-    run_id: int | None = None
+    run_id: int | None = None  # the session's latest round
     artifact_sha256: str = ""
     source: str = ""  # where it was read from (store path)
     device_kind: str = ""  # the store's device kind (phone / board / host / simulator / peer)
+    session_id: str = ""
+    rounds_failed: int = 0  # failed rounds of the session, left out
 
     def __post_init__(self) -> None:
         if self.provenance not in PROVENANCES:
@@ -68,16 +211,53 @@ class Measurement:
             )
 
     @property
-    def median_ms(self) -> float:
-        return statistics.median(self.samples_ms) if self.samples_ms else math.nan
+    def timed_rounds(self) -> tuple[Round, ...]:
+        """The rounds with samples (none for an emulated session)."""
+        if self.provenance == "emulated":
+            return ()
+        return tuple(r for r in self.rounds if r.samples_ms)
+
+    @property
+    def samples_ms(self) -> tuple[float, ...]:
+        """Every round's samples in order: for counting, never for a statistic (iterations of
+        different processes do not pool: use `estimate`)."""
+        return tuple(v for r in self.rounds for v in r.samples_ms)
 
     @property
     def n(self) -> int:
-        return len(self.samples_ms)
+        """Samples in all rounds."""
+        return sum(len(r.samples_ms) for r in self.rounds)
+
+    @property
+    def n_rounds(self) -> int:
+        """Rounds with samples: the unit of replication."""
+        return len(self.timed_rounds)
+
+    @cached_property
+    def estimate(self) -> RoundEstimate | None:
+        """The headline (stats.HEADLINE) with its CI from the rounds; None without samples."""
+        rounds = self.timed_rounds
+        if not rounds:
+            return None
+        from bench import stats  # numpy and scipy: only when a report asks
+
+        return stats.round_estimate([r.samples_ms for r in rounds])
+
+    @property
+    def median_ms(self) -> float:
+        """The headline: the median of the round medians (stats.HEADLINE)."""
+        rounds = self.timed_rounds
+        if not rounds:
+            return math.nan
+        return statistics.median(r.median_ms for r in rounds)
 
     @property
     def has_latency(self) -> bool:
-        return self.provenance != "emulated" and bool(self.samples_ms)
+        return bool(self.timed_rounds)
+
+    def metric_values(self, name: str) -> list[float]:
+        """The metric of every round that has it (a deterministic figure, e.g. INSTRUCTIONS)."""
+        return [float(r.metrics[name]) for r in self.rounds if name in r.metrics]
 
     @property
     def runner_text(self) -> str:
@@ -104,38 +284,6 @@ def gmacs(madds_m: float | None, latency_ms: float | None) -> float | None:
     return madds_m / latency_ms
 
 
-@dataclass(frozen=True)
-class Spread:
-    """The distribution of a run's samples: the median with its confidence interval, p10, p90."""
-
-    n: int
-    median_ms: float
-    ci_low_ms: float
-    ci_high_ms: float
-    confidence: float
-    p10_ms: float
-    p90_ms: float
-
-
-def spread(measurement: Measurement) -> Spread | None:
-    """`bench.stats` on the run's raw samples (None without samples): the median's
-    distribution-free confidence interval, and the 10th / 90th percentiles."""
-    if not measurement.samples_ms:
-        return None
-    from bench import stats  # numpy and scipy: only when a report asks
-
-    summary = stats.summarize(measurement.samples_ms)
-    return Spread(
-        n=measurement.n,
-        median_ms=measurement.median_ms,
-        ci_low_ms=summary.ci_low,
-        ci_high_ms=summary.ci_high,
-        confidence=summary.confidence,
-        p10_ms=summary.p10,
-        p90_ms=summary.p90,
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Which runs: order, latest, selection
 
@@ -150,7 +298,7 @@ def model_sort_key(model: str) -> tuple[int, str, float, int, str]:
 
 
 def latest(measurements: Iterable[Measurement]) -> list[Measurement]:
-    """The latest run per (device, device id, provenance, model, recipe)."""
+    """The latest session per (device, device id, provenance, model, recipe)."""
     chosen: dict[tuple[str, str, str, str, str], Measurement] = {}
     for m in measurements:
         key = (m.device, m.device_id, m.provenance, m.model, m.recipe)
@@ -287,45 +435,73 @@ def _label(machine: dict[str, Any]) -> str:
 
 
 def measurements_from_store(path: str | Path) -> list[Measurement]:
-    """Every successful run in a results store as a Measurement (emulated runs included, with
-    no samples: `has_latency` is False for them). Raises StoreError, one line, when the store
-    is missing, not a store, or unreadable."""
+    """Every measuring session in a results store as a Measurement: its runs grouped by
+    (device, artifact, configuration, session id), the ok ones as its rounds in round order, the
+    failed ones counted; a run stored before rounds existed is a session of one round. Emulated
+    sessions are included, with no samples (`has_latency` is False for them); a session with
+    no ok round is left out. Raises StoreError, one line, when the store is missing, not a
+    store, or unreadable."""
     path = Path(path)
     _check_store_file(path)
     found = []
     try:
         with Store.open(path) as store:
             names: dict[str, str] = {}
-            for run in store.runs(status="ok"):
-                if run.device_id not in names:
-                    record = store.device(run.device_id)
-                    names[run.device_id] = (
-                        (record.name or record.model or run.device_id) if record else run.device_id
+            sessions: dict[tuple[str, str, str, str], list[Any]] = {}
+            for run in store.runs():
+                key = (run.device_id, run.artifact_sha256, run.config_key, run.session_id)
+                sessions.setdefault(key, []).append(run)
+            for runs in sessions.values():
+                ok = sorted((r for r in runs if r.status == "ok"), key=lambda r: (r.round, r.id))
+                if not ok:
+                    continue
+                first = ok[0]
+                if first.device_id not in names:
+                    record = store.device(first.device_id)
+                    names[first.device_id] = (
+                        (record.name or record.model or first.device_id)
+                        if record
+                        else first.device_id
                     )
-                shape = run.input_shape
-                samples = () if run.provenance == "emulated" else tuple(store.samples(run.id))
+                rounds = tuple(
+                    Round(
+                        samples_ms=()
+                        if run.provenance == "emulated"
+                        else tuple(store.samples(run.id)),
+                        index=run.round,
+                        run_id=run.id,
+                        started_at=run.started_at,
+                        ended_at=run.ended_at or "",
+                        machine=run.machine or {},
+                        metrics={name: v for name, (v, _) in store.metrics(run.id).items()},
+                    )
+                    for run in ok
+                )
+                shape = first.input_shape
                 found.append(
                     Measurement(
-                        device=names[run.device_id],
-                        device_id=run.device_id,
-                        provenance=run.provenance,
-                        model=run.model,
-                        recipe=run.recipe,
-                        precision=run.precision or "",
-                        resolution=int(run.resolution or (shape[-1] if shape else 0)),
-                        weights=run.weights_source or "",
-                        threads=int(run.threads or 0),
-                        runner=run.runner_name,
-                        runner_version=run.runner_version or "",
-                        cpu_mask=run.core_mask or "",
-                        samples_ms=samples,
-                        madds_m=run.madds / 1e6 if run.madds else None,
-                        started_at=run.started_at,
-                        label=_label(run.machine or {}),
-                        run_id=run.id,
-                        artifact_sha256=run.artifact_sha256,
+                        device=names[first.device_id],
+                        device_id=first.device_id,
+                        provenance=first.provenance,
+                        model=first.model,
+                        recipe=first.recipe,
+                        precision=first.precision or "",
+                        resolution=int(first.resolution or (shape[-1] if shape else 0)),
+                        weights=first.weights_source or "",
+                        threads=int(first.threads or 0),
+                        runner=first.runner_name,
+                        runner_version=first.runner_version or "",
+                        cpu_mask=first.core_mask or "",
+                        rounds=rounds,
+                        madds_m=first.madds / 1e6 if first.madds else None,
+                        started_at=min(r.started_at for r in ok),
+                        label=_label(first.machine or {}),
+                        run_id=max(r.id for r in ok),
+                        artifact_sha256=first.artifact_sha256,
                         source=str(path),
-                        device_kind=run.device_kind or "",
+                        device_kind=first.device_kind or "",
+                        session_id=first.session_id,
+                        rounds_failed=len(runs) - len(ok),
                     )
                 )
     except sqlite3.Error as exc:

@@ -2,19 +2,22 @@
 
 No rendering here (that is `bench.report`): cells hold measurements and numbers, unrounded.
 
-- A **recipe table** has a row per model (paper order) and a column per device (the latest run
-  of each, provenance first: phones, then boards, hosts, simulators, peers). A cell is the run
-  with its MAdds (the store's count, else the paper's), GMAC/s and the paper figure it is held
-  against (`decisions.paper_reference`); a row carries the papers' Pixel 1 / 2 / 3 figures for
-  the recipe's precision.
-- `build_comparison` selects the runs, tabulates them, pairs two devices when exactly two are
-  selected, runs the gate when a baseline is given and finds the int8 speedups.
+- A **recipe table** has a row per model (paper order) and a column per device (the latest
+  session of each, provenance first: phones, then boards, hosts, simulators, peers). A cell is
+  the session, its headline (`bench.stats.HEADLINE`, with the CI from its rounds), its MAdds
+  (the store's count, else the paper's), GMAC/s and the paper figure it is held against
+  (`decisions.paper_reference`); a row carries the papers' Pixel 1 / 2 / 3 figures for the
+  recipe's precision.
+- `build_comparison` selects the sessions, tabulates them, pairs two devices when exactly two
+  are selected (by the gate's rule, `decisions.compare_devices`), runs the gate when a baseline
+  is given and finds the int8 speedups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bench.compare.decisions import (
     GateResult,
@@ -41,6 +44,9 @@ from bench.compare.measurements import (
 from bench.errors import CompareError
 from deploy.models import paper
 
+if TYPE_CHECKING:
+    from bench.stats import RoundEstimate
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -50,7 +56,12 @@ class Cell:
 
     @property
     def median_ms(self) -> float:
+        """The headline: stats.HEADLINE."""
         return self.measurement.median_ms
+
+    @property
+    def estimate(self) -> RoundEstimate | None:
+        return self.measurement.estimate
 
     @property
     def ratio_to_paper(self) -> float | None:
@@ -210,9 +221,7 @@ def build_comparison(
     pair_devices = None
     if len(devices) == 2:
         pair_devices = (devices[0], devices[1])
-        pairs = compare_devices(
-            with_latency, *pair_devices, alpha=rules.alpha, min_effect=rules.min_effect
-        )
+        pairs = compare_devices(with_latency, *pair_devices, threshold=rules.threshold)
     gate_result = None
     base: list[Measurement] = []
     base_sel = None
@@ -230,9 +239,9 @@ def build_comparison(
             with_latency,
             base,
             threshold=rules.threshold,
-            alpha=rules.alpha,
-            min_effect=rules.min_effect,
             strict=strict,
+            metric=rules.metric,
+            instructions_threshold=rules.instructions_threshold,
         )
     return Comparison(
         tables=tuple(recipe_tables(with_latency)),

@@ -1,6 +1,11 @@
 """`python -m bench compare`: tables per recipe, two-device ratios, the regression gate, and
 the reports of `bench.report.writers` (the terminal, and `--markdown / --csv / --html / --json
-PATH`). Exit 0, or 1 when the gate fails; bad input is one line, exit 2.
+PATH`). Exit 0, or 1 when the gate fails (a regression: the 95% CI of the ratio from the rounds
+lies wholly above 1 + threshold); bad input is one line, exit 2.
+
+`--metric instructions` makes the gate decide on instructions per inference wherever both
+sides have them (deterministic: the ratio of the sides' medians, no CI); `--threshold` is then
+that metric's (default 0.5%), and the other pairs are decided on latency at the default 5%.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from pathlib import Path
 from rich.markup import escape
 
 from bench.compare import (
+    DEFAULT_INSTRUCTIONS_THRESHOLD,
     DEFAULT_THRESHOLD,
+    METRICS,
     Rules,
     Selection,
     build_comparison,
@@ -56,14 +63,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threshold",
-        default=f"{DEFAULT_THRESHOLD:.0%}",
-        help="gate: fail when significantly slower by more than this (default 5%%)",
+        default=None,
+        help="regression when the 95%% CI of the ratio from the rounds lies wholly above "
+        "1 + this, same when within +-this (default 5%%; 0.5%% with --metric instructions)",
+    )
+    parser.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="latency",
+        help="gate: decide on latency (rounds) or, where both sides have them, on "
+        "instructions per inference (deterministic; default latency)",
     )
     parser.add_argument(
         "--strict", action="store_true", help="gate: pairs that are not comparable fail too"
     )
     for name, writer in file_writers().items():
         parser.add_argument(f"--{name}", type=Path, metavar="PATH", help=writer.help)
+
+
+def _rules(threshold: str | None, metric: str) -> Rules:
+    """The threshold applies to the gate's metric: latency, or instructions per inference."""
+    if metric == "instructions":
+        value = DEFAULT_INSTRUCTIONS_THRESHOLD if threshold is None else parse_threshold(threshold)
+        return Rules(DEFAULT_THRESHOLD, metric, value)
+    value = DEFAULT_THRESHOLD if threshold is None else parse_threshold(threshold)
+    return Rules(value, metric)
 
 
 def _write(path: Path, content: str) -> None:
@@ -75,7 +99,7 @@ def _write(path: Path, content: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rules = Rules(threshold=parse_threshold(args.threshold))
+    rules = _rules(args.threshold, args.metric)
     selection = Selection.parse(args.devices, args.models, args.recipes, args.label)
     measurements = measurements_from_store(args.store)
     baseline = None

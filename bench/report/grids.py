@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.compare import Comparison, GateResult, PairResult, RecipeTable
+from bench.compare import Comparison, GateResult, Measurement, PairResult, RecipeTable
+from bench.stats import CONFIDENCE, HEADLINE
 from deploy.models import paper
 
 PAPER_SHORT = {"Pixel 1": "P-1", "Pixel 2": "P-2", "Pixel 3": "P-3"}
@@ -36,10 +37,38 @@ def fmt_gmacs(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def fmt_p(value: float | None) -> str:
-    if value is None or math.isnan(value):
+def fmt_estimate(m: Measurement | None) -> str:
+    """The headline (HEADLINE) with its CI from the rounds and the rounds count:
+    "66.0 (CI 65.3-66.7, 6 rounds)"; the CI's coverage when below 95% (fewer than 6 rounds):
+    "66.0 (75% CI 65.0-67.0, 3 rounds)"; one round has no CI: "66.0 (1 round)"."""
+    est = m.estimate if m is not None else None
+    if est is None:
         return "-"
-    return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
+    if est.n_rounds == 1:
+        return f"{fmt_ms(est.median)} (1 round)"
+    coverage = "" if est.confidence >= CONFIDENCE else f"{est.confidence:.0%} "
+    return (
+        f"{fmt_ms(est.median)} ({coverage}CI {fmt_ms(est.ci_low)}-{fmt_ms(est.ci_high)}, "
+        f"{est.n_rounds} rounds)"
+    )
+
+
+def fmt_pair_ratio(entry: PairResult) -> str:
+    """B / A with its CI from the rounds ("1.10x (CI 1.08-1.12)"), the instructions ratio
+    ("1.0100x instructions, no CI"), or the bare ratio when there is no CI (too few rounds)."""
+    found = entry.decision.ratio if entry.decision else None
+    if found is None:
+        return "-"
+    if found.metric == "instructions":
+        return f"{found.ratio:.4f}x instructions, no CI"
+    if found.low is None or found.high is None:
+        return f"{found.ratio:.2f}x (no CI)"
+    return f"{found.ratio:.2f}x (CI {found.low:.2f}-{found.high:.2f})"
+
+
+def fmt_rounds(entry: PairResult) -> str:
+    sides = [m.n_rounds if m is not None else None for m in (entry.a, entry.b)]
+    return " / ".join("-" if n is None else str(n) for n in sides)
 
 
 def fmt_madds(value: float | None, source: str) -> str:
@@ -77,7 +106,7 @@ def recipe_grid(table: RecipeTable) -> Grid:
             ref = cell.reference
             ratio = cell.ratio_to_paper
             cells += [
-                fmt_ms(cell.median_ms),
+                fmt_estimate(cell.measurement),
                 f"{fmt_ratio(ratio)} {PAPER_SHORT[ref.device]}" if ref and ratio else "-",
                 fmt_gmacs(cell.gmacs),
             ]
@@ -89,14 +118,16 @@ def recipe_grid(table: RecipeTable) -> Grid:
         for column in table.columns
     ]
     notes.append(
-        "ms = median of the latest run's raw samples; / paper = ours over the paper's figure on "
-        "the same Pixel, else on the Pixel named (P-1 first); GMAC/s = MAdds / ms"
+        f"ms = {HEADLINE} of the latest session (a round is one runner process), its "
+        f"{CONFIDENCE:.0%} CI from the rounds (order statistics; the coverage is written when "
+        "fewer than 6 rounds give less) and the rounds; / paper = ours over the paper's figure "
+        "on the same Pixel, else on the Pixel named (P-1 first); GMAC/s = MAdds / ms"
     )
     if pixels:
         notes.append(f"paper columns: {PAPER_METHOD}; sources:")
         notes += [f"  {key}: {paper.SOURCES[key]}" for key in table.sources]
     return Grid(
-        f"recipe {table.recipe} ({table.precision}): median latency per device",
+        f"recipe {table.recipe} ({table.precision}): latency per device, {HEADLINE}",
         tuple(headers),
         tuple(rows),
         tuple(notes),
@@ -104,22 +135,40 @@ def recipe_grid(table: RecipeTable) -> Grid:
 
 
 def _pair_row(entry: PairResult, with_device: bool) -> tuple[str, ...]:
-    sig = entry.significance
-    ratio = entry.ratio
-    a = entry.a.median_ms if entry.a and entry.a.has_latency else None
-    b = entry.b.median_ms if entry.b and entry.b.has_latency else None
+    a = entry.a if entry.a and entry.a.has_latency else None
+    b = entry.b if entry.b and entry.b.has_latency else None
     row = [entry.device] if with_device else []
     row += [
         entry.recipe,
         entry.model,
-        fmt_ms(a),
-        fmt_ms(b),
-        fmt_ratio(ratio) if ratio is not None else "-",
-        fmt_p(sig.p_value) if sig else "-",
+        fmt_estimate(a),
+        fmt_estimate(b),
+        fmt_pair_ratio(entry),
+        fmt_rounds(entry),
         entry.status,
         entry.reason,
     ]
     return tuple(row)
+
+
+def _flag_notes(entries: tuple[PairResult, ...], names: tuple[str, str]) -> list[str]:
+    """One note per side whose rounds were flagged (heavy load, steal, ...)."""
+    notes = []
+    for entry in entries:
+        for name, state in zip(names, (entry.machine_a, entry.machine_b), strict=True):
+            if state is not None and state.flagged:
+                notes.append(
+                    f"{entry.device} {entry.model} ({name}): {len(state.flagged)} of "
+                    f"{state.rounds} rounds flagged: {'; '.join(state.flagged)}"
+                )
+    return notes
+
+
+_RATIO_NOTE = (
+    f"ms = {HEADLINE} (CI from the rounds, rounds); ratio = B / A of the headlines with its "
+    f"{CONFIDENCE:.0%} CI from the rounds: a seeded bootstrap, widened to the Hodges-Lehmann "
+    "rank interval (never from iterations)"
+)
 
 
 def pairs_grid(comparison: Comparison) -> Grid | None:
@@ -128,29 +177,48 @@ def pairs_grid(comparison: Comparison) -> Grid | None:
     a, b = comparison.pair_devices
     labels = {m.device: m.device_label for m in comparison.measurements}
     la, lb = labels.get(a, a), labels.get(b, b)
-    headers = ("recipe", "model", f"{la} ms", f"{lb} ms", f"{b} / {a}", "p", "decision", "why")
+    headers = (
+        "recipe",
+        "model",
+        f"{la} ms",
+        f"{lb} ms",
+        f"{b} / {a} ({CONFIDENCE:.0%} CI)",
+        "rounds",
+        "decision",
+        "why",
+    )
     entries = comparison.pairs
     return Grid(
-        f"{b} against {a}: ratio given only where the difference is significant",
+        f"{b} against {a}: ratio of the {HEADLINE}s, with a CI from the rounds",
         headers,
         tuple(_pair_row(e, False) for e in entries),
-        (comparison.rules.describe(),),
+        (_RATIO_NOTE, comparison.rules.describe(), *_flag_notes(entries, (a, b))),
         tuple(e.status for e in entries),
     )
 
 
 def gate_grid(result: GateResult, baseline_store: str = "") -> Grid:
     headers: tuple[str, ...] = ("device", "recipe", "model", "baseline ms", "now ms")
-    headers += ("now / baseline", "p", "decision", "why")
+    headers += (f"now / baseline ({CONFIDENCE:.0%} CI)", "rounds", "decision", "why")
     where = f" ({baseline_store})" if baseline_store else ""
+    metric = (
+        f"; where both sides have instructions per inference, decided on those (deterministic, "
+        f"no CI): regression above +{result.instructions_threshold:.1%}"
+        if result.metric == "instructions"
+        else ""
+    )
     return Grid(
         f"regression gate against the baseline{where}: {result.summary()}",
         headers,
         tuple(_pair_row(e, True) for e in result.entries),
         (
-            f"fails when significantly slower by more than {result.threshold:.0%}"
+            f"fails only on a regression: the {CONFIDENCE:.0%} CI of now / baseline (from the "
+            f"rounds) wholly above {1 + result.threshold:g}{metric}"
             + ("; --strict: not comparable pairs fail too" if result.strict else "")
-            + "; not comparable pairs are listed, not compared",
+            + "; inconclusive pairs say why (too few rounds, machine state, the rounds needed); "
+            "not comparable pairs are listed, not compared",
+            _RATIO_NOTE,
+            *_flag_notes(result.entries, ("baseline", "now")),
         ),
         tuple(e.status for e in result.entries),
     )
@@ -159,21 +227,34 @@ def gate_grid(result: GateResult, baseline_store: str = "") -> Grid:
 def speedup_grid(comparison: Comparison) -> Grid | None:
     if not comparison.speedups:
         return None
-    rows = tuple(
-        (
-            s.label,
-            s.model,
-            fmt_ms(s.fp32.median_ms),
-            fmt_ms(s.int8.median_ms),
-            fmt_ratio(s.speedup),
-            f"{s.fp32.recipe} / {s.int8.recipe}",
+    rows = []
+    for s in comparison.speedups:
+        ci = s.ci
+        rows.append(
+            (
+                s.label,
+                s.model,
+                fmt_estimate(s.fp32),
+                fmt_estimate(s.int8),
+                fmt_ratio(s.speedup) + (f" (CI {ci.low:.2f}-{ci.high:.2f})" if ci else ""),
+                f"{s.fp32.recipe} / {s.int8.recipe}",
+            )
         )
-        for s in comparison.speedups
-    )
     return Grid(
         "int8 over fp32 speedup per device",
-        ("device", "model", "fp32 ms", "int8 ms", "speedup", "recipes"),
-        rows,
+        (
+            "device",
+            "model",
+            "fp32 ms",
+            "int8 ms",
+            f"speedup ({CONFIDENCE:.0%} CI)",
+            "recipes",
+        ),
+        tuple(rows),
+        (
+            f"ms = {HEADLINE} (CI from the rounds, rounds); speedup = fp32 / int8 of the "
+            f"headlines, its CI from the rounds as for every ratio (from 3 rounds a side)",
+        ),
     )
 
 

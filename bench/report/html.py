@@ -26,6 +26,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.regression td { background: #fdd; font-weight: bold; }
 tr.slower td { background: #ffd; }
 tr.faster td { background: #dfd; }
+tr.inconclusive td { background: #e6f0ff; }
 tr.not-comparable td { background: #f3e0f7; }
 .notes { font-size: 12px; color: #555; }
 .verdict-pass { color: #070; } .verdict-fail { color: #b00; }

@@ -1,32 +1,49 @@
 """The comparison as one JSON document, for dashboards and CI (`--json PATH`).
 
 Numbers are written as Python holds them (`json.dumps` writes the shortest repr that reads
-back to the same float: nothing is rounded); a number that is not finite (the p-value of a
-pair with too few samples) is `null`. Names (models, devices, files) are untrusted: they only
-ever pass through `json.dumps`, never through string concatenation.
+back to the same float: nothing is rounded); a number that is not finite is `null`. Names
+(models, devices, files) are untrusted: they only ever pass through `json.dumps`, never through
+string concatenation.
 
 Versioning: `schema_version` changes when a field is removed or renamed or changes meaning.
 New fields may appear within a version; readers ignore keys they do not know. `SCHEMA` below
-is the JSON Schema (draft 2020-12) of version 1, exactly as this module writes it;
+is the JSON Schema (draft 2020-12) of the current version, exactly as this module writes it;
 `python -m bench.report.json` prints it.
 
-Schema version 1 (`?` = may be null)::
+Version 2 (rounds): a measurement is a SESSION of rounds (a round is one runner process), no
+longer one run's pooled iterations. Changed meaning: `median_ms` is the headline, the median of
+the round medians (named in `estimate.estimator` and `rules.estimator`); a cell's `ci` (was the
+CI of the pooled samples' median) is now `estimate.ci`, from the rounds; `p10_ms` is the median
+of the round p10s; a pair's `ratio` is always given when both sides have a figure (was: only
+when "significant"), with `ratio_ci`; decisions are regression / slower / faster / same /
+inconclusive. Removed: `p_value`, `significant`, `rules.alpha`, `rules.min_effect`,
+`rules.test`, a cell's `p90_ms` (per-iteration figures are per round, under `within_process`).
+Added: `session_id`, `n_rounds`, `rounds_failed`, `estimate`, `rounds`, `ratio_ci`,
+`rounds_needed`, `metric`, `machine`, the rules' guard bounds, the gate's metric, a speedup's
+`ci`.
 
-    schema_version   1
+Schema version 2 (`?` = may be null)::
+
+    schema_version   2
     kind             "mobilenet-deploy.comparison"
     generated_at     UTC time, ISO 8601 ("2025-01-01T00:00:00Z")
     store            the results store read (path as given)
     selection        {devices: [str], models: [str], recipes: [str], label?: str}
-    rules            {alpha, min_effect, threshold, test, comparable_fields: [field], text}
+    rules            {estimator ("median of round medians"), round_ci (method), ratio_ci
+                     (method), confidence, threshold, metric ("latency" | "instructions"),
+                     instructions_threshold, min_rounds, guard: {load_diff_per_cpu,
+                     steal_diff_pct, core_wait_diff, freq_diff, thermal_diff_c,
+                     heavy_load_per_cpu, heavy_steal_pct, heavy_core_wait}, within_process
+                     (the label of per-iteration figures), comparable_fields: [field], text}
     tables           one per recipe:
       recipe, precision
       columns        [{label, name, provenance, runners: [str]}], the table's devices in order
       rows           one per model, in paper order:
         model, madds_m?, madds_source ("measured" | "paper" | "")
-        devices      one per device with a run of the model (the latest run):
-                     RUN fields, then ci {low_ms, high_ms, confidence} (of the median,
-                     distribution-free), p10_ms, p90_ms, gmacs?, paper_reference?
-                     {device, latency_ms, source}, ratio_to_paper? (median over that figure)
+        devices      one per device with a session of the model (the latest session):
+                     RUN fields, then estimate: ESTIMATE, rounds: [ROUND], gmacs?,
+                     paper_reference? {device, latency_ms, source}, ratio_to_paper? (headline
+                     over that figure)
         paper        the papers' figures for the recipe's precision, Pixel 1 / 2 / 3:
                      [{device, provenance: "paper", latency_ms, source, source_text, method,
                      gmacs?}]
@@ -34,21 +51,37 @@ Schema version 1 (`?` = may be null)::
     two_devices?     when exactly two devices are selected: {a, b, pairs: [PAIR]} (B against A)
     gate?            when a baseline is given: {result: "pass" | "regression" | "not
                      comparable" (a --strict gate failing on those alone), passed, threshold,
-                     strict, summary, baseline: {store, selection?}, items: [PAIR]}
+                     metric, instructions_threshold, strict, summary, baseline: {store,
+                     selection?}, items: [PAIR]}
     not_comparable   every PAIR of two_devices and gate whose decision is "not comparable",
                      each with `context` ("two devices" | "gate")
     speedups         int8 over fp32: [{device: DEVICE, provenance, model, fp32: RUN, int8: RUN,
-                     speedup, paper: [{device, speedup}]}]
+                     speedup, ci?: {low, high, confidence, method}, paper: [{device, speedup}]}]
     excluded         RUNs left out of every latency figure (emulated)
 
-    DEVICE  {id, name, kind? (the store's device kind), label (name with provenance)}
-    RUN     {run_id?, device: DEVICE, provenance, model, recipe, precision, resolution,
-             weights, threads, runner: {name, version}, cpu_mask, artifact_sha256, started_at,
-             label?, store?, n, median_ms?}
-    PAIR    {device (label), model, recipe, decision (faster | slower | regression | same |
-             not comparable | missing | new), reason, a?: RUN, b?: RUN, ratio? (median B /
-             median A, only when significant), p_value?, significant?, differences:
-             [{field, title, a, b}] (the configuration fields that differ)}
+    DEVICE    {id, name, kind? (the store's device kind), label (name with provenance)}
+    RUN       {run_id? (the session's latest round), session_id, device: DEVICE, provenance,
+               model, recipe, precision, resolution, weights, threads, runner: {name,
+               version}, cpu_mask, artifact_sha256, started_at, label?, store?, n (samples in
+               all rounds), n_rounds (rounds with samples), rounds_failed, median_ms? (the
+               headline)}
+    ESTIMATE  {estimator, median_ms, ci: {low_ms, high_ms, confidence (the coverage reached:
+               0.95 from 6 rounds, less below), method}, p10_ms, n_rounds, n_samples}
+    ROUND     {index, run_id?, started_at, n, median_ms, p10_ms, within_process: {label
+               ("within one process"), p90_ms, ci: {low_ms, high_ms, confidence}},
+               machine: STATE, flags: [str], metrics: [{name, value}]}
+    STATE     {load?, load_per_cpu?, online_cpus?, steal_pct?, core_wait_ms?,
+               core_wait_share?, runnable_on_core?, governor?, freq_mhz?, hottest_c?,
+               cap_dropped, cooled?}
+    SIDE      {rounds, load?, load_per_cpu?, online_cpus?, steal_pct?, core_wait_share?,
+               governors: [str], freq_mhz?, hottest_c?, flagged: [str]} (medians over rounds)
+    PAIR      {device (label), model, recipe, decision (regression | slower | faster | same |
+               inconclusive | not comparable | missing | new), reason, metric? ("latency" |
+               "instructions": what the ratio is of), a?: RUN, b?: RUN, ratio? (B / A),
+               ratio_ci?: {low, high, confidence, method} (latency, from 3 rounds a side),
+               rounds_needed? (inconclusive: rounds a side that would decide it), machine?:
+               {a: SIDE, b: SIDE, differs: [str]}, differences: [{field, title, a, b}] (the
+               configuration fields that differ)}
 """
 
 from __future__ import annotations
@@ -58,9 +91,21 @@ import json
 import math
 from typing import Any
 
+from bench import stats
 from bench.compare import (
     COMPARABILITY_FIELDS,
+    CORE_WAIT_DIFF,
+    FREQ_DIFF,
+    HEAVY_CORE_WAIT,
+    HEAVY_LOAD_PER_CPU,
+    HEAVY_STEAL_PCT,
+    LOAD_DIFF_PER_CPU,
+    METRICS,
+    MIN_ROUNDS,
     PROVENANCES,
+    STEAL_DIFF_PCT,
+    THERMAL_DIFF_C,
+    VERDICTS,
     Cell,
     Comparison,
     Difference,
@@ -68,18 +113,20 @@ from bench.compare import (
     Measurement,
     PairResult,
     RecipeTable,
+    Round,
     Row,
     Selection,
+    SideState,
     Speedup,
     paper_speedups,
-    spread,
+    round_flags,
 )
 from bench.report.grids import PAPER_METHOD
 from deploy.models import paper
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KIND = "mobilenet-deploy.comparison"
-DECISIONS = ("faster", "slower", "regression", "same", "not comparable", "missing", "new")
+DECISIONS = (*VERDICTS, "not comparable", "missing", "new")
 GATE_RESULTS = ("pass", "regression", "not comparable")
 CONTEXTS = ("two devices", "gate")
 
@@ -112,6 +159,7 @@ def _device(m: Measurement) -> dict[str, Any]:
 def _run(m: Measurement) -> dict[str, Any]:
     return {
         "run_id": m.run_id,
+        "session_id": m.session_id,
         "device": _device(m),
         "provenance": m.provenance,
         "model": m.model,
@@ -127,22 +175,76 @@ def _run(m: Measurement) -> dict[str, Any]:
         "label": m.label or None,
         "store": m.source or None,
         "n": m.n,
+        "n_rounds": m.n_rounds,
+        "rounds_failed": m.rounds_failed,
         "median_ms": _number(m.median_ms),
     }
 
 
+def _estimate(est: stats.RoundEstimate) -> dict[str, Any]:
+    return {
+        "estimator": est.estimator,
+        "median_ms": est.median,
+        "ci": {
+            "low_ms": est.ci_low,
+            "high_ms": est.ci_high,
+            "confidence": est.confidence,
+            "method": est.method,
+        },
+        "p10_ms": est.p10,
+        "n_rounds": est.n_rounds,
+        "n_samples": est.n_samples,
+    }
+
+
+def _round(found: Round) -> dict[str, Any]:
+    summary = found.summary()
+    assert summary is not None  # a cell's rounds all have samples
+    state = found.state
+    return {
+        "index": found.index,
+        "run_id": found.run_id,
+        "started_at": found.started_at,
+        "n": summary.n,
+        "median_ms": summary.median,
+        "p10_ms": summary.p10,
+        "within_process": {
+            "label": stats.WITHIN_PROCESS,
+            "p90_ms": summary.p90,
+            "ci": {
+                "low_ms": summary.ci_low,
+                "high_ms": summary.ci_high,
+                "confidence": summary.confidence,
+            },
+        },
+        "machine": {
+            "load": _number(state.load),
+            "load_per_cpu": _number(state.load_per_cpu),
+            "online_cpus": state.online_cpus,
+            "steal_pct": _number(state.steal_pct),
+            "core_wait_ms": _number(state.core_wait_ms),
+            "core_wait_share": _number(state.core_wait_share),
+            "runnable_on_core": state.runnable_on_core,
+            "governor": state.governor,
+            "freq_mhz": _number(state.freq_mhz),
+            "hottest_c": _number(state.hottest_c),
+            "cap_dropped": state.cap_dropped,
+            "cooled": state.cooled,
+        },
+        "flags": round_flags(state),
+        "metrics": [
+            {"name": name, "value": _number(value)} for name, value in sorted(found.metrics.items())
+        ],
+    }
+
+
 def _cell(cell: Cell) -> dict[str, Any]:
-    found = spread(cell.measurement)
-    assert found is not None  # a table cell always has samples
+    est = cell.estimate
+    assert est is not None  # a table cell always has samples
     ref = cell.reference
     return _run(cell.measurement) | {
-        "ci": {
-            "low_ms": found.ci_low_ms,
-            "high_ms": found.ci_high_ms,
-            "confidence": found.confidence,
-        },
-        "p10_ms": found.p10_ms,
-        "p90_ms": found.p90_ms,
+        "estimate": _estimate(est),
+        "rounds": [_round(r) for r in cell.measurement.timed_rounds],
         "gmacs": _number(cell.gmacs),
         "paper_reference": (
             {"device": ref.device, "latency_ms": ref.latency_ms, "source": ref.source}
@@ -201,19 +303,52 @@ def _difference(difference: Difference) -> dict[str, Any]:
     }
 
 
+def _side(state: SideState) -> dict[str, Any]:
+    return {
+        "rounds": state.rounds,
+        "load": _number(state.load),
+        "load_per_cpu": _number(state.load_per_cpu),
+        "online_cpus": state.online_cpus,
+        "steal_pct": _number(state.steal_pct),
+        "core_wait_share": _number(state.core_wait_share),
+        "governors": list(state.governors),
+        "freq_mhz": _number(state.freq_mhz),
+        "hottest_c": _number(state.hottest_c),
+        "flagged": list(state.flagged),
+    }
+
+
 def _pair(entry: PairResult) -> dict[str, Any]:
-    sig = entry.significance
+    found = entry.ratio_ci
+    machine = None
+    if entry.machine_a is not None and entry.machine_b is not None:
+        machine = {
+            "a": _side(entry.machine_a),
+            "b": _side(entry.machine_b),
+            "differs": list(entry.decision.machine_differs) if entry.decision else [],
+        }
     return {
         "device": entry.device,
         "model": entry.model,
         "recipe": entry.recipe,
         "decision": entry.status,
         "reason": entry.reason,
+        "metric": entry.metric,
         "a": _run(entry.a) if entry.a else None,
         "b": _run(entry.b) if entry.b else None,
         "ratio": _number(entry.ratio),
-        "p_value": _number(sig.p_value) if sig else None,
-        "significant": sig.significant if sig else None,
+        "ratio_ci": (
+            {
+                "low": found.low,
+                "high": found.high,
+                "confidence": found.confidence,
+                "method": found.method,
+            }
+            if found is not None
+            else None
+        ),
+        "rounds_needed": entry.rounds_needed,
+        "machine": machine,
         "differences": [_difference(d) for d in entry.differences],
     }
 
@@ -224,6 +359,8 @@ def _gate(comparison: Comparison, result: GateResult) -> dict[str, Any]:
         "result": result.result,
         "passed": result.passed,
         "threshold": result.threshold,
+        "metric": result.metric,
+        "instructions_threshold": result.instructions_threshold,
         "strict": result.strict,
         "summary": result.summary(),
         "baseline": {
@@ -242,11 +379,28 @@ def _speedup(found: Speedup) -> dict[str, Any]:
         "fp32": _run(found.fp32),
         "int8": _run(found.int8),
         "speedup": _number(found.speedup),
+        "ci": (
+            {"low": ci.low, "high": ci.high, "confidence": ci.confidence, "method": ci.method}
+            if (ci := found.ci) is not None
+            else None
+        ),
         "paper": [
             {"device": device, "speedup": value}
             for device, value in paper_speedups(found.model).items()
         ],
     }
+
+
+GUARD = {
+    "load_diff_per_cpu": LOAD_DIFF_PER_CPU,
+    "steal_diff_pct": STEAL_DIFF_PCT,
+    "core_wait_diff": CORE_WAIT_DIFF,
+    "freq_diff": FREQ_DIFF,
+    "thermal_diff_c": THERMAL_DIFF_C,
+    "heavy_load_per_cpu": HEAVY_LOAD_PER_CPU,
+    "heavy_steal_pct": HEAVY_STEAL_PCT,
+    "heavy_core_wait": HEAVY_CORE_WAIT,
+}
 
 
 def document(comparison: Comparison) -> dict[str, Any]:
@@ -272,10 +426,16 @@ def document(comparison: Comparison) -> dict[str, Any]:
         "store": comparison.store or None,
         "selection": _selection(comparison.selection),
         "rules": {
-            "alpha": rules.alpha,
-            "min_effect": rules.min_effect,
+            "estimator": stats.HEADLINE,
+            "round_ci": stats.ROUND_CI_METHOD,
+            "ratio_ci": stats.RATIO_CI_METHOD,
+            "confidence": stats.CONFIDENCE,
             "threshold": rules.threshold,
-            "test": "Mann-Whitney U, two-sided, on the raw samples",
+            "metric": rules.metric,
+            "instructions_threshold": rules.instructions_threshold,
+            "min_rounds": MIN_ROUNDS,
+            "guard": GUARD,
+            "within_process": stats.WITHIN_PROCESS,
             "comparable_fields": [name for name, _ in COMPARABILITY_FIELDS] + ["cpu_mask"],
             "text": rules.describe(),
         },
@@ -294,7 +454,7 @@ def render(comparison: Comparison) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The JSON Schema of version 1 (draft 2020-12)
+# The JSON Schema of the current version (draft 2020-12)
 
 
 def _object(properties: dict[str, Any]) -> dict[str, Any]:
@@ -328,8 +488,12 @@ _INT: dict[str, Any] = {"type": "integer"}
 _BOOL: dict[str, Any] = {"type": "boolean"}
 _PROVENANCE: dict[str, Any] = {"enum": list(PROVENANCES)}
 
+_INT_OR_NULL: dict[str, Any] = {"type": ["integer", "null"]}
+_BOOL_OR_NULL: dict[str, Any] = {"type": ["boolean", "null"]}
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 _RUN_PROPERTIES: dict[str, Any] = {
-    "run_id": {"type": ["integer", "null"]},
+    "run_id": _INT_OR_NULL,
+    "session_id": _STR,
     "device": _ref("device"),
     "provenance": _PROVENANCE,
     "model": _STR,
@@ -344,20 +508,39 @@ _RUN_PROPERTIES: dict[str, Any] = {
     "started_at": _STR,
     "label": _STR_OR_NULL,
     "store": _STR_OR_NULL,
-    "n": {"type": "integer", "minimum": 0},
+    "n": _COUNT,
+    "n_rounds": _COUNT,
+    "rounds_failed": _COUNT,
     "median_ms": _NUM_OR_NULL,
 }
+_RATIO_CI = _object({"low": _NUM, "high": _NUM, "confidence": _NUM, "method": _STR})
+_SIDE = _object(
+    {
+        "rounds": _COUNT,
+        "load": _NUM_OR_NULL,
+        "load_per_cpu": _NUM_OR_NULL,
+        "online_cpus": _INT_OR_NULL,
+        "steal_pct": _NUM_OR_NULL,
+        "core_wait_share": _NUM_OR_NULL,
+        "governors": _STRS,
+        "freq_mhz": _NUM_OR_NULL,
+        "hottest_c": _NUM_OR_NULL,
+        "flagged": _STRS,
+    }
+)
 _PAIR_PROPERTIES: dict[str, Any] = {
     "device": _STR,
     "model": _STR,
     "recipe": _STR,
     "decision": {"enum": list(DECISIONS)},
     "reason": _STR,
+    "metric": {"enum": [*METRICS, None]},
     "a": _or_null(_ref("run")),
     "b": _or_null(_ref("run")),
     "ratio": _NUM_OR_NULL,
-    "p_value": _NUM_OR_NULL,
-    "significant": {"type": ["boolean", "null"]},
+    "ratio_ci": _or_null(_RATIO_CI),
+    "rounds_needed": _INT_OR_NULL,
+    "machine": _or_null(_object({"a": _SIDE, "b": _SIDE, "differs": _STRS})),
     "differences": _array(
         _object(
             {
@@ -373,7 +556,7 @@ _SELECTION = _object({"devices": _STRS, "models": _STRS, "recipes": _STRS, "labe
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "mobilenet-deploy.comparison.v1",
+    "$id": "mobilenet-deploy.comparison.v2",
     "title": "python -m bench compare --json: a latency comparison",
     **_object(
         {
@@ -384,10 +567,16 @@ SCHEMA: dict[str, Any] = {
             "selection": _SELECTION,
             "rules": _object(
                 {
-                    "alpha": _NUM,
-                    "min_effect": _NUM,
+                    "estimator": {"const": stats.HEADLINE},
+                    "round_ci": _STR,
+                    "ratio_ci": _STR,
+                    "confidence": _NUM,
                     "threshold": _NUM,
-                    "test": _STR,
+                    "metric": {"enum": list(METRICS)},
+                    "instructions_threshold": _NUM,
+                    "min_rounds": _INT,
+                    "guard": _object({name: _NUM for name in GUARD}),
+                    "within_process": _STR,
                     "comparable_fields": _STRS,
                     "text": _STR,
                 }
@@ -400,6 +589,8 @@ SCHEMA: dict[str, Any] = {
                         "result": {"enum": list(GATE_RESULTS)},
                         "passed": _BOOL,
                         "threshold": _NUM,
+                        "metric": {"enum": list(METRICS)},
+                        "instructions_threshold": _NUM,
                         "strict": _BOOL,
                         "summary": _STR,
                         "baseline": _object(
@@ -421,6 +612,7 @@ SCHEMA: dict[str, Any] = {
                         "fp32": _ref("run"),
                         "int8": _ref("run"),
                         "speedup": _NUM_OR_NULL,
+                        "ci": _or_null(_RATIO_CI),
                         "paper": _array(_object({"device": _STR, "speedup": _NUM})),
                     }
                 )
@@ -434,14 +626,60 @@ SCHEMA: dict[str, Any] = {
         "cell": _object(
             _RUN_PROPERTIES
             | {
-                "ci": _object({"low_ms": _NUM, "high_ms": _NUM, "confidence": _NUM}),
-                "p10_ms": _NUM,
-                "p90_ms": _NUM,
+                "estimate": _ref("estimate"),
+                "rounds": _array(_ref("round")),
                 "gmacs": _NUM_OR_NULL,
                 "paper_reference": _or_null(
                     _object({"device": _STR, "latency_ms": _NUM, "source": _STR})
                 ),
                 "ratio_to_paper": _NUM_OR_NULL,
+            }
+        ),
+        "estimate": _object(
+            {
+                "estimator": {"const": stats.HEADLINE},
+                "median_ms": _NUM,
+                "ci": _object(
+                    {"low_ms": _NUM, "high_ms": _NUM, "confidence": _NUM, "method": _STR}
+                ),
+                "p10_ms": _NUM,
+                "n_rounds": _COUNT,
+                "n_samples": _COUNT,
+            }
+        ),
+        "round": _object(
+            {
+                "index": _INT,
+                "run_id": _INT_OR_NULL,
+                "started_at": _STR,
+                "n": _COUNT,
+                "median_ms": _NUM,
+                "p10_ms": _NUM,
+                "within_process": _object(
+                    {
+                        "label": {"const": stats.WITHIN_PROCESS},
+                        "p90_ms": _NUM,
+                        "ci": _object({"low_ms": _NUM, "high_ms": _NUM, "confidence": _NUM}),
+                    }
+                ),
+                "machine": _object(
+                    {
+                        "load": _NUM_OR_NULL,
+                        "load_per_cpu": _NUM_OR_NULL,
+                        "online_cpus": _INT_OR_NULL,
+                        "steal_pct": _NUM_OR_NULL,
+                        "core_wait_ms": _NUM_OR_NULL,
+                        "core_wait_share": _NUM_OR_NULL,
+                        "runnable_on_core": _INT_OR_NULL,
+                        "governor": _STR_OR_NULL,
+                        "freq_mhz": _NUM_OR_NULL,
+                        "hottest_c": _NUM_OR_NULL,
+                        "cap_dropped": _BOOL,
+                        "cooled": _BOOL_OR_NULL,
+                    }
+                ),
+                "flags": _STRS,
+                "metrics": _array(_object({"name": _STR, "value": _NUM_OR_NULL})),
             }
         ),
         "paper_figure": _object(

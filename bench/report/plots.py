@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bench.compare import Comparison, RecipeTable, Speedup, paper_speedups
 from bench.report.grids import PAPER_METHOD, PAPER_SHORT
+from bench.stats import HEADLINE
 from deploy.models import paper
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ def _producers(table: RecipeTable) -> list[str]:
 
 
 def latency_by_model(table: RecipeTable) -> Plot:
-    """Median latency per model, one bar per device, the spread (p10-p90) as error bars."""
+    """The headline per model (HEADLINE), one bar per device, its CI from the rounds as error
+    bars (none for a session of one round)."""
     import numpy as np
 
     with _figure(max(8.0, 1.1 * len(table.rows) + 4), 5.5) as fig:
@@ -97,11 +99,12 @@ def latency_by_model(table: RecipeTable) -> Plot:
                     low.append(0.0)
                     high.append(0.0)
                     continue
-                samples = np.asarray(cell.measurement.samples_ms)
-                med = float(np.median(samples))
+                est = cell.estimate
+                med = cell.median_ms
                 medians.append(med)
-                low.append(med - float(np.percentile(samples, 10)))
-                high.append(float(np.percentile(samples, 90)) - med)
+                spans = est is not None and est.n_rounds > 1
+                low.append(med - est.ci_low if est is not None and spans else 0.0)
+                high.append(est.ci_high - med if est is not None and spans else 0.0)
             hatch = None if column.provenance == "phone" else "//"
             ax.bar(
                 x + (i - (n - 1) / 2) * width,
@@ -113,7 +116,7 @@ def latency_by_model(table: RecipeTable) -> Plot:
                 hatch=hatch,
             )
         ax.set_xticks(x, [_short(r.model) for r in table.rows], rotation=30, ha="right")
-        ax.set_ylabel("median latency (ms), whiskers p10-p90")
+        ax.set_ylabel(f"{HEADLINE} (ms), whiskers: CI from the rounds")
         ax.set_title(f"Latency per model - recipe {table.recipe} ({table.precision})")
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -122,7 +125,8 @@ def latency_by_model(table: RecipeTable) -> Plot:
     return Plot(
         f"latency-{table.recipe}",
         f"Latency per model, recipe {table.recipe}",
-        "Bars: median of the latest run per device; hatched bars are not phone numbers.",
+        f"Bars: {HEADLINE} of the latest session per device (a round is one runner process), "
+        "whiskers its confidence interval from the rounds; hatched bars are not phone numbers.",
         png,
     )
 
@@ -168,7 +172,7 @@ def latency_vs_madds(table: RecipeTable) -> Plot:
                 )
         _log_axes(ax)
         ax.set_xlabel("MAdds (millions)")
-        ax.set_ylabel("median latency (ms)")
+        ax.set_ylabel(f"{HEADLINE} (ms)")
         ax.set_title(f"Latency against MAdds - recipe {table.recipe} ({table.precision})")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
@@ -184,14 +188,15 @@ def latency_vs_madds(table: RecipeTable) -> Plot:
     return Plot(
         f"madds-{table.recipe}",
         f"Latency against MAdds, recipe {table.recipe}",
-        "Filled markers: ours (x markers are not phone numbers); hollow: the papers' Pixel "
-        "figures for the same precision.",
+        f"Filled markers: ours, {HEADLINE} (x markers are not phone numbers); hollow: the "
+        "papers' Pixel figures for the same precision.",
         png,
     )
 
 
 def int8_speedup(found: Sequence[Speedup]) -> Plot:
-    """median(fp32) / median(int8) per model, a bar per device, the papers' Pixels hatched."""
+    """headline(fp32) / headline(int8) per model (HEADLINE), a bar per device, the papers'
+    Pixels hatched."""
     import numpy as np
 
     models = sorted({s.model for s in found}, key=lambda m: [s.model for s in found].index(m))
@@ -222,7 +227,7 @@ def int8_speedup(found: Sequence[Speedup]) -> Plot:
             )
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(x, [_short(m) for m in models], rotation=30, ha="right")
-        ax.set_ylabel("speedup: fp32 ms / int8 ms")
+        ax.set_ylabel(f"speedup: fp32 / int8, {HEADLINE}")
         ax.set_title("int8 over fp32 speedup per device")
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)

@@ -1,6 +1,10 @@
 """The comparison as Markdown (the same tables as the terminal) and as CSV (one row per
 recipe, model and device, numbers unrounded, the papers' figures as provenance `paper`).
 
+The CSV's `median_ms` is the headline, named in its `estimator` column (`bench.stats.HEADLINE`:
+the median of the round medians), with `ci_low_ms` / `ci_high_ms` (its CI from the rounds, of
+coverage `ci_confidence`), `p10_ms` (median of the round p10s), `rounds` and `n` (samples).
+
 Model, file and device names come from devices (`ro.product.model`) and from files: they are
 untrusted. Every text written goes through one helper per format: `md_text` for Markdown (no
 HTML, no links, one table cell), `csv_cell` for CSV (no formulas in a spreadsheet).
@@ -13,6 +17,7 @@ import io
 
 from bench.compare import Comparison
 from bench.report.grids import Grid, all_grids, excluded_notes
+from bench.stats import HEADLINE
 from deploy.models import paper
 
 # One pass (translate), so the added backslashes are not escaped again. `\`: a name's own
@@ -95,8 +100,16 @@ CSV_COLUMNS = (
     "cpu_mask",
     "resolution",
     "weights",
+    "session_id",
+    "rounds",
+    "rounds_failed",
     "n",
+    "estimator",
     "median_ms",
+    "ci_low_ms",
+    "ci_high_ms",
+    "ci_confidence",
+    "p10_ms",
     "gmacs",
     "paper_device",
     "paper_ms",
@@ -124,6 +137,7 @@ def csv_rows(comparison: Comparison) -> list[dict[str, object]]:
                     continue
                 m = cell.measurement
                 ref = cell.reference
+                est = cell.estimate
                 rows.append(
                     base
                     | {
@@ -136,8 +150,16 @@ def csv_rows(comparison: Comparison) -> list[dict[str, object]]:
                         "cpu_mask": m.cpu_mask,
                         "resolution": m.resolution,
                         "weights": m.weights,
+                        "session_id": m.session_id,
+                        "rounds": m.n_rounds,
+                        "rounds_failed": m.rounds_failed,
                         "n": m.n,
+                        "estimator": HEADLINE,
                         "median_ms": m.median_ms,
+                        "ci_low_ms": est.ci_low if est else None,
+                        "ci_high_ms": est.ci_high if est else None,
+                        "ci_confidence": est.confidence if est else None,
+                        "p10_ms": est.p10 if est else None,
                         "gmacs": cell.gmacs,
                         "paper_device": ref.device if ref else None,
                         "paper_ms": ref.latency_ms if ref else None,

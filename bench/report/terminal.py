@@ -14,6 +14,7 @@ STYLES = {
     "slower": "yellow",
     "faster": "green",
     "same": "",
+    "inconclusive": "cyan",
     "not comparable": "magenta",
     "missing": "dim",
     "new": "dim",

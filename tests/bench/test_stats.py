@@ -72,3 +72,65 @@ def test_bad_input():
         stats.summarize([])
     with pytest.raises(ValueError):
         stats.summarize([1.0, float("nan")])
+
+
+# -- rounds (one runner process each) ------------------------------------------------------------
+
+
+def test_round_estimate_of_known_rounds():
+    est = stats.round_estimate([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+    assert est.estimator == stats.HEADLINE == "median of round medians"
+    assert est.round_medians == (2.0, 5.0, 8.0) and est.median == 5.0
+    # 3 rounds: no pair of order statistics reaches 95%; (min, max) covers 1 - 2 / 8 = 75%
+    assert (est.ci_low, est.ci_high, est.confidence) == (2.0, 8.0, 0.75)
+    assert est.p10 == pytest.approx(4.2)  # the median of the round p10s 1.2, 4.2, 7.2
+    assert (est.n_rounds, est.n_samples) == (3, 9)
+    with pytest.raises(ValueError):
+        stats.round_estimate([])
+    with pytest.raises(ValueError):
+        stats.round_estimate([[1.0], []])
+
+
+def test_round_estimate_ignores_how_many_iterations_a_round_has():
+    # One long round does not outvote two short ones: the unit is the round.
+    est = stats.round_estimate([[10.0] * 1000, [12.0] * 5, [12.0] * 5])
+    assert est.median == 12.0 and est.n_samples == 1010
+
+
+def test_median_ci_coverage():
+    assert stats.median_ci_coverage(1) == 0.0
+    assert stats.median_ci_coverage(3) == 0.75
+    assert stats.median_ci_coverage(5) == 0.9375
+    assert stats.median_ci_coverage(6) == stats.median_ci_coverage(100) == 0.95
+
+
+def test_ratio_ci_at_three_rounds_spans_the_round_ratios():
+    found = stats.ratio_ci([10.0, 10.1, 9.9], [11.0, 11.1, 10.9])
+    assert found.ratio == pytest.approx(1.1) and found.rank is None  # no rank CI at 3 and 3
+    assert (found.low, found.high) == (10.9 / 10.1, 11.1 / 9.9) == found.bootstrap
+
+
+def test_ratio_ci_is_widened_to_the_rank_interval():
+    # Round medians in two clusters (processes that drifted, and not): the bootstrap alone
+    # lies above 1.05; the exact rank interval, and so the CI, holds 1.
+    a = [4.32, 4.37, 4.38, 4.41, 4.44, 6.25]
+    b = [4.43, 6.03, 6.05, 6.17, 6.21, 6.23]
+    found = stats.ratio_ci(a, b)
+    assert found.bootstrap[0] > 1.05
+    assert found.rank is not None and found.rank[0] < 1.0
+    assert found.low == found.rank[0] and found.low <= found.ratio <= found.high
+    assert stats.ratio_ci(a, b) == found  # seeded: the same rounds, the same interval
+
+
+def test_mann_whitney_distribution_is_exact():
+    from itertools import combinations
+
+    for n, m in [(3, 3), (4, 5), (6, 6)]:
+        counts = np.zeros(n * m + 1)
+        for first in combinations(range(n + m), n):
+            rest = set(range(n + m)) - set(first)
+            counts[sum(1 for i in first for j in rest if j < i)] += 1
+        assert np.allclose(np.cumsum(counts) / counts.sum(), stats._mann_whitney_cdf(n, m))
+    # Beyond EXACT_RANKS the normal approximation takes over, close to the exact tail.
+    exact, approx = stats._mann_whitney_cdf(20, 20), stats._mann_whitney_cdf(21, 20)
+    assert exact[130] == pytest.approx(0.0298, abs=1e-3) and 0.0 < approx[130] < exact[130]

@@ -16,7 +16,7 @@ from bench.compare import Comparison, Selection, build_comparison, measurements_
 from bench.report import json as json_report
 from bench.report.writers import WRITERS, ConsoleWriter, FileWriter
 from tests.compare.schema_check import schema_errors
-from tests.compare.stores import FP32, INT8, V2, V3L, V3S
+from tests.compare.stores import FP32, INT8, ROUNDS, V2, V3L, V3S
 
 
 def _strict(text: str) -> Any:
@@ -53,7 +53,7 @@ def test_document_matches_the_schema(gated, two_devices):
     for document in (gated["doc"], two_devices[1]):
         assert schema_errors(document) == []
     doc = gated["doc"]
-    assert doc["schema_version"] == 1 and doc["kind"] == "mobilenet-deploy.comparison"
+    assert doc["schema_version"] == 2 and doc["kind"] == "mobilenet-deploy.comparison"
     assert doc["selection"] == {
         "devices": [],
         "models": [V2, V3L, V3S],
@@ -66,7 +66,7 @@ def test_document_matches_the_schema(gated, two_devices):
 
 def test_the_schema_check_is_not_vacuous(gated):
     broken = json.loads(json.dumps(gated["doc"]))
-    broken["schema_version"] = 2
+    broken["schema_version"] = 3
     del broken["tables"][0]["rows"][0]["devices"][0]["median_ms"]
     broken["tables"][0]["rows"][0]["paper"][0]["provenance"] = "phone"
     broken["gate"]["items"][0]["decision"] = "worse"
@@ -92,11 +92,25 @@ def test_numbers_round_trip_exactly(two_devices):
                     continue
                 out = cells[label]
                 m = cell.measurement
-                summary = stats.summarize(m.samples_ms)
-                assert out["median_ms"] == m.median_ms and out["n"] == m.n == 31
-                assert (out["ci"]["low_ms"], out["ci"]["high_ms"]) == stats.median_ci(m.samples_ms)
-                assert out["ci"]["confidence"] == stats.CONFIDENCE
-                assert (out["p10_ms"], out["p90_ms"]) == (summary.p10, summary.p90)
+                rounds = [list(r.samples_ms) for r in m.rounds]
+                est = stats.round_estimate(rounds)
+                medians = [stats.summarize(r).median for r in rounds]
+                assert out["median_ms"] == m.median_ms == est.median
+                assert out["n"] == m.n == ROUNDS * 31 and out["n_rounds"] == ROUNDS
+                written = out["estimate"]
+                assert written["estimator"] == stats.HEADLINE == "median of round medians"
+                assert written["median_ms"] == est.median and written["p10_ms"] == est.p10
+                assert (written["ci"]["low_ms"], written["ci"]["high_ms"]) == stats.median_ci(
+                    medians
+                )
+                assert written["ci"]["confidence"] == stats.median_ci_coverage(ROUNDS) == 0.9375
+                assert (written["n_rounds"], written["n_samples"]) == (ROUNDS, ROUNDS * 31)
+                assert [r["median_ms"] for r in out["rounds"]] == medians
+                first = out["rounds"][0]["within_process"]
+                assert first["label"] == "within one process"
+                summary = stats.summarize(rounds[0])
+                assert first["p90_ms"] == summary.p90
+                assert (first["ci"]["low_ms"], first["ci"]["high_ms"]) == stats.median_ci(rounds[0])
                 assert out["gmacs"] == cell.gmacs and out["ratio_to_paper"] == cell.ratio_to_paper
                 assert out["run_id"] == m.run_id and out["provenance"] == m.provenance
                 assert out["device"] == {
@@ -137,11 +151,15 @@ def test_ratios_come_with_their_decision(two_devices):
     for entry in comparison.pairs:
         out = written[(entry.recipe, entry.model)]
         assert out["decision"] == entry.status and out["ratio"] == entry.ratio
-        if entry.significance is not None:
-            assert out["p_value"] == entry.significance.p_value
-            assert out["significant"] is entry.significance.significant
+        assert "p_value" not in out and "significant" not in out
+        found = entry.ratio_ci
+        if found is not None:
+            assert (out["ratio_ci"]["low"], out["ratio_ci"]["high"]) == (found.low, found.high)
+            assert out["ratio_ci"]["confidence"] == 0.95 and out["metric"] == "latency"
+            assert out["ratio_ci"]["low"] <= out["ratio"] <= out["ratio_ci"]["high"]
     faster = written[(FP32, V2)]
     assert faster["decision"] == "faster" and faster["ratio"] == 30.0 / 66.0
+    assert faster["ratio_ci"]["high"] < 0.95 and faster["machine"]["differs"] == []
     assert faster["a"]["device"]["name"] == "Pixel 3" and faster["b"]["median_ms"] == 30.0
     assert written[(INT8, V2)]["decision"] == "missing" and written[(INT8, V2)]["ratio"] is None
 
@@ -156,6 +174,11 @@ def test_gate_and_not_comparable_pairs(gated):
     items = {(i["device"], i["recipe"], i["model"]): i for i in gate["items"]}
     regression = items[("Pixel 3", FP32, V2)]
     assert regression["decision"] == "regression" and regression["ratio"] == 66.0 / 60.0
+    assert regression["ratio_ci"]["low"] > 1.05 and regression["rounds_needed"] is None
+    same = items[("Pixel 3", FP32, V3L)]
+    assert same["decision"] == "same" and same["ratio"] == 44.2 / 44.0
+    assert 0.95 <= same["ratio_ci"]["low"] <= same["ratio_ci"]["high"] <= 1.05
+    assert gate["metric"] == "latency" and doc["rules"]["estimator"] == "median of round medians"
     assert regression["a"]["store"].endswith("baseline.sqlite")
     assert regression["b"]["store"].endswith("candidate.sqlite")
     assert items[("Pixel 7", FP32, V2)]["decision"] == "new"
@@ -164,7 +187,7 @@ def test_gate_and_not_comparable_pairs(gated):
     assert apart["differences"] == [
         {"field": "runner_version", "title": "runner version", "a": "0.1.0", "b": "0.2.0"}
     ]
-    assert apart["ratio"] is None and apart["p_value"] is None
+    assert apart["ratio"] is None and apart["ratio_ci"] is None
     assert [r["provenance"] for r in doc["excluded"]] == ["emulated"]
 
 

@@ -1,4 +1,5 @@
-"""The comparison rules on hand-made Measurements: units, comparability, significance, gate."""
+"""The comparison rules on hand-made Measurements: units, comparability, the rule on rounds,
+the gate. (Synthetic scenarios against the old iteration-level rule: test_rounds.py.)"""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ import dataclasses
 import pytest
 
 from bench import compare
-from bench.compare import Measurement, Selection
+from bench.compare import Measurement, Round, Selection
 from bench.errors import CompareError
 from bench.report.cli import parse_threshold
-from tests.compare.stores import samples
+from tests.compare.stores import round_samples
+
+
+def sessions(base: float, seed: int = 0, **options) -> tuple[Round, ...]:
+    """Five rounds whose medians are base * (1 + 0.005 j), j = -2..2: median exactly base."""
+    return tuple(
+        Round(tuple(values), index=i)
+        for i, values in enumerate(round_samples(base, seed, **options))
+    )
+
+
+def medians(base: float, seed: int = 0, **options) -> list[float]:
+    return [r.median_ms for r in sessions(base, seed, **options)]
 
 
 def m(**changes) -> Measurement:
@@ -27,7 +40,7 @@ def m(**changes) -> Measurement:
         runner="bench_runner",
         runner_version="0.1.0",
         cpu_mask="0xf0",
-        samples_ms=tuple(samples(60.0)),
+        rounds=sessions(60.0),
         madds_m=300.0,
         started_at="2025-01-01T00:00:00",
     )
@@ -54,7 +67,7 @@ def test_median_is_exact():
         ({"resolution": 192}, "input size 224 vs 192"),
         ({"weights": "imagenet"}, "weights random vs imagenet"),
         ({"cpu_mask": "0x0f"}, "cpu mask 0xf0 vs 0x0f"),
-        ({"provenance": "emulated", "samples_ms": ()}, "emulated"),
+        ({"provenance": "emulated", "rounds": (Round(()),)}, "emulated"),
     ],
 )
 def test_not_comparable(changes, fragment):
@@ -63,7 +76,7 @@ def test_not_comparable(changes, fragment):
 
 
 def test_comparable():
-    assert compare.comparability(m(), m(samples_ms=tuple(samples(61.0)))) is None
+    assert compare.comparability(m(), m(rounds=sessions(61.0))) is None
     # Another phone has another big-core mask: that is not a reason to refuse.
     other = m(device="Pixel 7", device_id="SER-P7", cpu_mask="0xc0")
     assert compare.comparability(m(), other) is None
@@ -78,55 +91,65 @@ def test_every_difference_is_named():
     assert reason == "weights random vs imagenet; threads 1 vs 2"
 
 
-def test_significance_clear_shift():
-    sig = compare.significance(samples(60.0, 1), samples(66.0, 2))
-    assert sig.significant and sig.p_value < 1e-6
-    assert sig.ratio == pytest.approx(1.1) and sig.effect == pytest.approx(0.1)
+def test_decide_clear_shift():
+    found = compare.decide(medians(60.0, 1), medians(66.0, 2))
+    assert found.verdict == "regression" and found.ratio is not None
+    assert found.ratio.ratio == pytest.approx(1.1) and found.ratio.low > 1.05
+    assert found.ratio.low <= found.ratio.ratio <= found.ratio.high
+    assert "lies above 1.05" in found.reason
+    # Between two devices the same CI reads "slower"; the mirror is "faster".
+    assert compare.decide(medians(60.0, 1), medians(66.0, 2), slower="slower").verdict == "slower"
+    assert compare.decide(medians(66.0, 1), medians(60.0, 2)).verdict == "faster"
 
 
-def test_significance_noise_is_not_significant():
-    sig = compare.significance(samples(44.0, 1), samples(44.2, 2))
-    assert not sig.significant and sig.p_value >= compare.ALPHA
-    assert sig.reason.startswith("p = ")
+def test_decide_noise_is_same():
+    found = compare.decide(medians(44.0, 1), medians(44.2, 2))
+    assert found.verdict == "same" and "within +-5.0%" in found.reason
+    assert found.ratio is not None and 0.95 <= found.ratio.low <= found.ratio.high <= 1.05
 
 
-def test_significance_needs_a_minimum_effect():
-    # Tight samples: a 1% shift is detected by the rank test but is below the 2% minimum.
-    sig = compare.significance(samples(50.0, 1, step=0.0001), samples(50.5, 2, step=0.0001))
-    assert sig.p_value < compare.ALPHA and not sig.significant
-    assert "< 2%" in sig.reason
+def test_decide_a_small_shift_against_the_threshold():
+    # Tight rounds, a 1% shift: inside a 5% band ("same"), beyond a 0.5% one ("regression").
+    a, b = medians(50.0, 1, jitter=0.0005), medians(50.5, 2, jitter=0.0005)
+    assert compare.decide(a, b, 0.05).verdict == "same"
+    assert compare.decide(a, b, 0.005).verdict == "regression"
 
 
-def test_significance_identical_and_too_few():
-    assert compare.significance([5.0] * 10, [5.0] * 10).p_value == 1.0
-    few = compare.significance([1.0, 1.1, 1.2], [2.0, 2.1, 2.2])
-    assert not few.significant and "fewer than" in few.reason
+def test_decide_identical_and_too_few():
+    same = compare.decide([5.0] * 5, [5.0] * 5)
+    assert same.verdict == "same" and same.ratio is not None and same.ratio.ratio == 1.0
+    few = compare.decide([1.0], [2.0, 2.1, 2.2, 2.0, 2.1])
+    assert few.verdict == "inconclusive"
+    assert few.reason == "too few rounds: 1 and 5; measure --rounds 5"
+    assert few.ratio is not None and few.ratio.ratio == 2.1 and not few.ratio.has_ci
 
 
 def test_pair_decisions():
     base = m()
-    assert compare.compare_pair(base, m(samples_ms=tuple(samples(66.0, 3)))).status == "slower"
-    assert compare.compare_pair(base, m(samples_ms=tuple(samples(50.0, 3)))).status == "faster"
-    gate = compare.compare_pair(base, m(samples_ms=tuple(samples(66.0, 3))), threshold=0.05)
+    assert compare.compare_pair(base, m(rounds=sessions(66.0, 3))).status == "slower"
+    assert compare.compare_pair(base, m(rounds=sessions(50.0, 3))).status == "faster"
+    gate = compare.compare_pair(base, m(rounds=sessions(66.0, 3)), gate=True)
     assert gate.status == "regression" and gate.ratio == pytest.approx(1.1)
-    within = compare.compare_pair(base, m(samples_ms=tuple(samples(63.0, 3))), threshold=0.10)
-    assert within.status == "slower" and "within" in within.reason
-    same = compare.compare_pair(base, m(samples_ms=tuple(samples(60.2, 3))))
-    assert same.status == "same" and same.ratio is None
-    apart = compare.compare_pair(base, m(threads=2, samples_ms=tuple(samples(90.0, 3))))
-    assert apart.status == "not comparable" and apart.ratio is None and apart.significance is None
+    assert gate.ratio_ci is not None and gate.ratio_ci.low > 1.05
+    # +5% is inside a 10% band: "same" (the old rule said "slower, within the threshold").
+    within = compare.compare_pair(base, m(rounds=sessions(63.0, 3)), threshold=0.10, gate=True)
+    assert within.status == "same" and within.ratio == pytest.approx(1.05)
+    same = compare.compare_pair(base, m(rounds=sessions(60.2, 3)))
+    assert same.status == "same" and same.ratio == pytest.approx(60.2 / 60)
+    apart = compare.compare_pair(base, m(threads=2, rounds=sessions(90.0, 3)))
+    assert apart.status == "not comparable" and apart.ratio is None and apart.decision is None
 
 
 def test_gate_passes_fails_and_strict():
-    base = [m(), m(model="mobilenet_v3_small_1.0_224", samples_ms=tuple(samples(15.0)))]
+    base = [m(), m(model="mobilenet_v3_small_1.0_224", rounds=sessions(15.0))]
     slower = [
-        m(samples_ms=tuple(samples(66.0, 5))),
-        m(model="mobilenet_v3_small_1.0_224", samples_ms=tuple(samples(15.0, 6))),
+        m(rounds=sessions(66.0, 5)),
+        m(model="mobilenet_v3_small_1.0_224", rounds=sessions(15.0, 6)),
     ]
     result = compare.gate(slower, base, threshold=0.05)
     assert not result.passed and [e.model for e in result.regressions] == ["mobilenet_v2_1.0_224"]
     assert compare.gate(slower, base, threshold=0.15).passed
-    bumped = [m(runner_version="0.2.0", samples_ms=tuple(samples(90.0, 5)))]
+    bumped = [m(runner_version="0.2.0", rounds=sessions(90.0, 5))]
     assert compare.gate(bumped, base[:1]).passed
     assert not compare.gate(bumped, base[:1], strict=True).passed
     new_only = compare.gate([m(device="Pixel 7", device_id="SER-P7")], base[:1])
@@ -134,7 +157,7 @@ def test_gate_passes_fails_and_strict():
 
 
 def test_latest_run_wins():
-    old = m(started_at="2024-01-01", samples_ms=tuple(samples(90.0)))
+    old = m(started_at="2024-01-01", rounds=sessions(90.0))
     new = m(started_at="2025-01-01")
     assert compare.latest([new, old]) == [new]
 
@@ -165,7 +188,7 @@ def test_selection_errors():
 
 
 def test_emulated_only_is_an_error():
-    emulated = m(provenance="emulated", samples_ms=())
+    emulated = m(provenance="emulated", rounds=(Round(()),))
     with pytest.raises(CompareError, match="no latency"):
         compare.build_comparison([emulated])
 
@@ -188,9 +211,11 @@ def test_bad_threshold(text):
 
 def test_speedups_pair_fp32_with_int8():
     fp = m()
-    q = m(recipe="xnnpack_int8", precision="int8", samples_ms=tuple(samples(40.0)))
+    q = m(recipe="xnnpack_int8", precision="int8", rounds=sessions(40.0))
     found = compare.speedups([fp, q])
     assert len(found) == 1 and found[0].speedup == pytest.approx(1.5)
+    ci = found[0].ci  # from the rounds: 5 a side
+    assert ci is not None and ci.low <= 1.5 <= ci.high and ci.high - ci.low < 0.1
     # An int8 run with another thread count is no partner for a 1-thread fp32 run.
     other_threads = m(recipe="xnnpack_int8", precision="int8", threads=4)
     assert compare.speedups([fp, other_threads]) == []
@@ -206,7 +231,7 @@ def test_differences_name_each_field():
     ]
     apart = compare.compare_pair(m(), m(runner_version="0.2.0"))
     assert [d.describe() for d in apart.differences] == ["runner version 0.1.0 vs 0.2.0"]
-    assert compare.compare_pair(m(), m(samples_ms=tuple(samples(66.0, 3)))).differences == ()
+    assert compare.compare_pair(m(), m(rounds=sessions(66.0, 3))).differences == ()
 
 
 def test_model_order_reads_names_with_the_zoo_parser():

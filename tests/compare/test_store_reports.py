@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench import compare
 from bench.cli import main
 from bench.compare import Selection, build_comparison, measurements_from_store
 from bench.errors import StoreError
@@ -138,9 +137,10 @@ def test_gate_decisions(stores):
     status = {(e.device, e.recipe, e.model): e for e in gate.entries}
     regression = status[("Pixel 3", FP32, V2)]
     assert regression.status == "regression" and regression.ratio == pytest.approx(1.1)
+    assert regression.ratio_ci is not None and regression.ratio_ci.low > 1.05
     noise = status[("Pixel 3", FP32, V3L)]
-    assert noise.status == "same" and noise.ratio is None
-    assert noise.significance is not None and noise.significance.p_value >= compare.ALPHA
+    assert noise.status == "same" and noise.ratio == pytest.approx(44.2 / 44.0)
+    assert noise.ratio_ci is not None and 0.95 <= noise.ratio_ci.low <= noise.ratio_ci.high <= 1.05
     assert status[("Pixel 3", FP32, V3S)].status == "not comparable"
     assert status[("Pixel 3", INT8, V2)].status == "same"
     assert status[("Pixel 3", INT8, V3L)].status == "new"
@@ -234,8 +234,11 @@ def reports(stores, tmp_path_factory) -> dict[str, Path]:
 
 def test_markdown(reports):
     text = reports["md"].read_text()
-    assert "### recipe xnnpack_fp32 (fp32): median latency per device" in text
-    assert "| mobilenet_v2_1.0_224 | 301 | 66.0 | 1.18x P-3 | 4.56 |" in text
+    assert "### recipe xnnpack_fp32 (fp32): latency per device, median of round medians" in text
+    # the headline (its CI from the 5 rounds, which reach 94% coverage, and the rounds)
+    row = "| mobilenet_v2_1.0_224 | 301 | 66.0 (94% CI 65.3-66.7, 5 rounds) | 1.18x P-3 | 4.56 |"
+    assert row in text
+    assert "ms = median of round medians of the latest session" in text
     assert "ci-host (host, not a phone) ms" in text and "NOT phone numbers" in text
     assert "**gate FAIL" in text and "**regression**" in text
     assert "v3-table3: Howard et al. 2019" in text
@@ -315,12 +318,12 @@ def test_html_render_check_catches_a_broken_page(stores, tmp_path):
 
 def test_one_device_two_commits_in_one_store(tmp_path, capsys):
     from bench.store import Store
-    from tests.compare.stores import PIXEL3, add_run, samples
+    from tests.compare.stores import PIXEL3, add_session
 
     path = tmp_path / "labels.sqlite"
     with Store.open(path) as store:
-        add_run(store, PIXEL3, V2, FP32, samples(60.0, 1), label="abc123")
-        add_run(store, PIXEL3, V2, FP32, samples(70.0, 2), label="def456", started_at="2025-03")
+        add_session(store, PIXEL3, V2, FP32, 60.0, 1, label="abc123")
+        add_session(store, PIXEL3, V2, FP32, 70.0, 2, label="def456", started_at="2025-03")
     args = ["compare", "--store", str(path), "--baseline-label", "abc123"]
     assert main(args) == 1
     out = capsys.readouterr().out
