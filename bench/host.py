@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bench import options
+from bench import options, stats
 from bench.errors import BenchError
 from bench.runner import build
 from bench.runner.run import RunnerConfig
@@ -41,7 +41,7 @@ def render(rows: Sequence[Row], facts: dict[str, Any], config: RunnerConfig, con
     table = Table(title=title)
     table.add_column("model", no_wrap=True)
     table.add_column("recipe", no_wrap=True)
-    for name in ("median ms", "95% CI", "p10", "p90", "n", "load ms"):
+    for name in ("median ms *", "CI (rounds)", "p10", "rounds", "load ms"):
         table.add_column(name, justify="right", no_wrap=True)
     for device in paper.DEVICES:
         table.add_column(f"{device} (paper)", justify="right", no_wrap=True)
@@ -49,24 +49,27 @@ def render(rows: Sequence[Row], facts: dict[str, Any], config: RunnerConfig, con
     for row in rows:
         pixels = [f"{row.paper_ms[d]:g}" if d in row.paper_ms else "-" for d in paper.DEVICES]
         notes = ["NOT STORED"] if row.not_stored else []
-        if row.summary is None:
+        estimate = row.estimate
+        if estimate is None:
             why = "; ".join([*notes, row.error])
-            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", "", *pixels, why)
+            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", *pixels, why)
             continue
-        s = row.summary
+        if row.rounds_failed:
+            notes.append(f"{row.rounds_failed} round(s) failed: {row.error}")
+        unstable = row.summary is not None and bool(row.summary.warnings)
         table.add_row(
             row.model,
             row.recipe,
-            f"{s.median:.2f}",
-            f"±{s.rel_ci_halfwidth:.1%}",
-            f"{s.p10:.2f}",
-            f"{s.p90:.2f}",
-            str(s.n),
+            f"{estimate.median:.2f}",
+            stats.ci_text(estimate),
+            f"{estimate.p10:.2f}",
+            str(estimate.n_rounds),
             f"{row.load_ms:.1f}" if row.load_ms is not None else "",
             *pixels,
-            "; ".join([*notes, *(["unstable"] if s.warnings else [])]),
+            "; ".join([*notes, *(["unstable within one process"] if unstable else [])]),
         )
     console.print(table)
+    console.print(f"* {stats.HEADLINE}; CI from the rounds; p10: median of the round p10s")
     console.print(
         "paper: TFLite, one large core, one thread, on Pixel phones (deploy/models/paper.py); "
         "ours: ExecuTorch + XNNPACK on this host's CPU. Compare trends, not absolute values.",

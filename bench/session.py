@@ -73,10 +73,17 @@ class Row:
     run_ids: list[int] = field(default_factory=list)
 
     def add_round(self, samples_ms: Sequence[float]) -> None:
-        """An ok round: its samples join the row (the summary pools every round's)."""
+        """An ok round: its samples join the row. `estimate` is the headline (median of round
+        medians, CI from the rounds); `summary` pools the iterations, for the spread and the
+        stability warnings only ("within one process")."""
         self.rounds_ms.append(list(samples_ms))
         pooled = [v for r in self.rounds_ms for v in r]
         self.summary = stats.summarize(pooled) if pooled else None
+
+    @property
+    def estimate(self) -> stats.RoundEstimate | None:
+        rounds = [r for r in self.rounds_ms if r]
+        return stats.round_estimate(rounds) if rounds else None
 
     @property
     def paper_ms(self) -> dict[str, float]:
@@ -98,9 +105,10 @@ class Row:
     @property
     def ratio(self) -> float | None:
         ref = self.reference
-        if ref is None or self.summary is None:
+        estimate = self.estimate
+        if ref is None or estimate is None:
             return None
-        return self.summary.median / ref.latency_ms
+        return estimate.median / ref.latency_ms
 
 
 @dataclass

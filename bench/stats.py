@@ -245,6 +245,13 @@ class RoundEstimate:
         }
 
 
+def ci_text(estimate: RoundEstimate) -> str:
+    """The headline's CI for a table, e.g. `+-1.2%`, or `+-3.0% (75%)` when the rounds reach less
+    than 95% coverage."""
+    coverage = "" if estimate.confidence >= CONFIDENCE else f" ({estimate.confidence:.0%})"
+    return f"±{estimate.rel_ci_halfwidth:.1%}{coverage}"
+
+
 def round_estimate(rounds: Sequence[Samples], confidence: float = CONFIDENCE) -> RoundEstimate:
     """The headline of `rounds` (one sequence of samples per round, i.e. per runner process):
     median of the round medians, its order-statistic CI over the rounds, median of round p10s.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench import stats
 from bench.session import Outcome, Row
 from deploy.models import paper
 
@@ -56,7 +57,7 @@ def render(outcomes: Sequence[Outcome], console: Any) -> None:
         table = Table()
         table.add_column("model", no_wrap=True)
         table.add_column("recipe", no_wrap=True)
-        for name in ("median ms", "95% CI", "p10-p90 ms", "n"):
+        for name in ("median ms *", "CI (rounds)", "p10 ms", "rounds"):
             table.add_column(name, justify="right", no_wrap=True)
         if multi:
             table.add_column("all cores ms", justify="right", no_wrap=True)
@@ -69,33 +70,30 @@ def render(outcomes: Sequence[Outcome], console: Any) -> None:
             extra = []
             if multi:
                 other = _all_cores(outcome.rows, row)
-                extra = [_ms(other.summary.median if other and other.summary else None)]
-            s = row.summary
+                extra = [_ms(e.median if other and (e := other.estimate) else None)]
+            s = row.estimate
             if row.status == "failed":
                 cells = ["FAILED", "", "", ""]
             elif s is None:
                 cells = ["qemu" if outcome.provenance == "emulated" else "-", "", "", ""]
             else:
-                cells = [
-                    f"{s.median:.2f}",
-                    f"±{s.rel_ci_halfwidth:.1%}",
-                    f"{s.p10:.2f}-{s.p90:.2f}",
-                    str(s.n),
-                ]
+                cells = [f"{s.median:.2f}", stats.ci_text(s), f"{s.p10:.2f}", str(s.n_rounds)]
             ratio = row.ratio
             ref = row.reference
             ratio_text = f"{ratio:.2f} ({ref.device})" if ratio is not None and ref else "-"
             note = row.error or row.functional
             extras = [n for n in row.notes if n]
-            if s is not None and s.warnings:
-                extras.append("unstable")
+            if row.summary is not None and row.summary.warnings:
+                extras.append("unstable within one process")
             note = "; ".join(x for x in [note, *extras] if x)
             table.add_row(row.model, row.recipe, *cells, *extra, *pixels, ratio_text, note)
         console.print(table)
         for warning in outcome.warnings:
             console.print(f"warning: {outcome.target}: {warning}")
+    console.print(f"* {stats.HEADLINE}; CI from the rounds; p10: median of the round p10s")
     console.print(
         "paper: TFLite benchmark_model, one large core (taskset), one thread, Pixel 1/2/3 "
-        "(bench/paper.py); ours: ExecuTorch + XNNPACK bench_runner, same pinning. ratio = our "
-        "median / the paper's figure (same Pixel when the phone is one, else the first listed)."
+        "(deploy/models/paper.py); ours: ExecuTorch + XNNPACK bench_runner, same pinning. "
+        "ratio = our median / the paper's figure (same Pixel when the phone is one, else the "
+        "first listed)."
     )

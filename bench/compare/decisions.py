@@ -800,3 +800,16 @@ def paper_speedups(model: str) -> dict[str, float]:
         and device in q
         and (fp[device].source, q[device].source) in _SPEEDUP_SOURCES
     }
+
+
+def decide_ab(a: Measurement, b: Measurement, threshold: float = DEFAULT_THRESHOLD) -> Decision:
+    """Two different programs measured on one device (A/B of a change, in two sessions): the
+    gate's rule with the machine-state guard, without the comparability check of a baseline."""
+    differs = machine_differences(side_state(a), side_state(b), a.device_id == b.device_id)
+    return decide(
+        _round_medians(a),
+        _round_medians(b),
+        threshold,
+        slower="regression",
+        machine_differs=differs,
+    )

@@ -38,7 +38,6 @@ def test_a_busy_process_on_the_core_is_counted():
             seen = machine.runnable_on_core(core)
             time.sleep(0.05)
         assert seen >= 1
-        assert machine.runnable_on_core(core, {hog.pid}) < seen  # its own pid left out
     finally:
         hog.kill()
         hog.wait()
@@ -49,3 +48,21 @@ def test_round_watch_facts_are_typed():
     assert len(facts["loadavg"]) == 3 and len(facts["loadavg_after"]) == 3
     assert facts["steal_pct"] is None or 0.0 <= facts["steal_pct"] <= 100.0
     assert all(isinstance(n, int) for n in facts["runnable_on_core"])
+
+
+def test_runnable_tasks_are_counted_per_core_and_excluded_by_pid(tmp_path):
+    def task(pid: int, tid: int, state: str, cpu: int) -> None:
+        folder = tmp_path / str(pid) / "task" / str(tid)
+        folder.mkdir(parents=True)
+        fields = [state] + ["0"] * 35 + [str(cpu)] + ["0"] * 10
+        (folder / "stat").write_text(f"{tid} (job) " + " ".join(fields))
+
+    task(10, 10, "R", 3)
+    task(10, 11, "R", 3)  # a second thread of the same process
+    task(20, 20, "R", 3)
+    task(30, 30, "S", 3)  # sleeping: not runnable
+    task(40, 40, "R", 1)  # another core
+    proc = str(tmp_path)
+    assert machine.runnable_on_core(3, proc=proc) == 3
+    assert machine.runnable_on_core(3, {10}, proc=proc) == 1
+    assert machine.runnable_on_core(1, proc=proc) == 1
