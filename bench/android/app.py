@@ -146,7 +146,8 @@ def parse_am_start(output: str) -> AmStartResult:
         hint = ""
         if any("does not exist" in e for e in errors):
             hint = " (is the app installed? build android_app and rerun with the APK)"
-        raise AppError(f"am start failed: {errors[0]}{hint}")
+        said = " / ".join(errors)  # am's own words: "Error type 3 / Error: Activity class ..."
+        raise AppError(f"am start failed: {said[:400]}{hint}")
     status = fields.get("Status")
     if status is None:
         raise AppError(f"am start printed no status: {output.strip()[:200]!r}")
@@ -199,6 +200,36 @@ def default_apk(root: Path = ROOT) -> Path:
     return apk
 
 
+#: What to do about a `pm install` failure, by its code (PackageManager.INSTALL_FAILED_*).
+_INSTALL_FIXES = {
+    "INSTALL_FAILED_USER_RESTRICTED": (
+        "the phone refuses installs over USB: turn on 'Install via USB' in Developer options "
+        "(Xiaomi: also 'USB debugging (Security settings)'), accept the prompt on the phone, "
+        "and retry"
+    ),
+    "INSTALL_FAILED_UPDATE_INCOMPATIBLE": "uninstall the old app (`adb uninstall {package}`)",
+    "INSTALL_FAILED_VERSION_DOWNGRADE": "uninstall the newer app (`adb uninstall {package}`)",
+    "INSTALL_FAILED_ALREADY_EXISTS": "uninstall the old app (`adb uninstall {package}`)",
+    "INSTALL_FAILED_INSUFFICIENT_STORAGE": "free space on the phone",
+    "INSTALL_FAILED_NO_MATCHING_ABIS": "build the APK for this phone's ABI",
+    "INSTALL_FAILED_VERIFICATION_FAILURE": (
+        "turn off 'Verify apps over USB' in Developer options and retry"
+    ),
+}
+_FAILURE = re.compile(r"(Failure \[(?P<code>[A-Z_]+)[^\]]*\]|Error: .*|Exception.*)")
+
+
+def install_failure(output: str, apk_name: str, package: str = PACKAGE) -> str:
+    """One line: what `pm install` said (its own failure text) and, when known, the fix."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    said = [m.group(0) for line in lines if (m := _FAILURE.search(line))]
+    text = " / ".join(said) if said else (lines[-1] if lines else "no output")
+    codes = [m.group("code") for line in lines if (m := _FAILURE.search(line)) and m.group("code")]
+    fix = next((_INSTALL_FIXES[c] for c in codes if c in _INSTALL_FIXES), "")
+    fix_text = f": {fix.format(package=package)}" if fix else ""
+    return f"cannot install {apk_name}: pm install said {text[:300]!r}{fix_text}"
+
+
 def install_app(device: Device, apk: Path, *, package: str = PACKAGE, force: bool = False) -> bool:
     """Install `apk` unless this version is installed already; True when it installed."""
     if not force and installed_version(device, package) == APP_VERSION:
@@ -206,8 +237,7 @@ def install_app(device: Device, apk: Path, *, package: str = PACKAGE, force: boo
     pushed = device.push(apk, "android_app.apk")
     result = device.shell(f"pm install -r -g {shlex.quote(pushed.remote)}", timeout_s=180)
     if result.exit_code != 0 or "Success" not in result.output:
-        last = (result.output.strip().splitlines() or [""])[-1]
-        raise AppError(f"cannot install {apk.name}: {last[:200]} (uninstall the old app and retry)")
+        raise AppError(install_failure(result.output, apk.name, package))
     return True
 
 

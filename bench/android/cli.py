@@ -12,7 +12,7 @@ from bench.android import table
 from bench.errors import AndroidBenchError
 from bench.session import run_session
 from bench.targets.android import MODES, HostChecks, Options, android_target
-from deploy.devices import discovery
+from deploy.devices import checks, discovery
 
 NO_DEVICE = (
     "no Android device found: enable Developer options and USB debugging on the phone, plug it "
@@ -62,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cool-max-wait", type=float, default=120.0, help="longest cooldown wait, seconds"
     )
     parser.add_argument(
+        "--cool-pause",
+        type=float,
+        default=checks.DEFAULT_PAUSE_S,
+        help="on a phone whose temperature cannot be read: pause this many seconds before each "
+        "run instead of cooling down",
+    )
+    parser.add_argument(
         "--warn-rise",
         type=float,
         default=5.0,
@@ -96,9 +103,11 @@ def options_from(args: argparse.Namespace) -> Options:
         timeout_s=args.timeout,
         cool_to_c=args.cool_to,
         cool_max_wait_s=args.cool_max_wait,
+        cool_pause_s=args.cool_pause,
         warn_rise_c=args.warn_rise,
         device_options={"io_timeout_s": args.io_timeout},
         apk=args.apk,
+        check_cache=Path(args.store).with_name("device-checks.json"),
     )
 
 

@@ -25,17 +25,16 @@ from typing import Any
 from bench.errors import ResultSchemaError, RunnerError
 from bench.results import RunnerResult
 from bench.runner.run import RunnerConfig
+from deploy.devices import checks
 from deploy.devices import info as info_parsing
 from deploy.devices.base import Device, DeviceInfo, ThermalZone
 from deploy.devices.errors import DeviceTimeoutError
+from deploy.devices.info import TemperatureSource
 
-# Zone type names of CPU sensors across vendors (Qualcomm cpu-*/cpuss/apc/tsens, MediaTek
-# mtktscpu, Exynos/Tensor big/mid/little, generic soc/cpu-thermal, x86 x86_pkg_temp).
-_CPU_ZONE = re.compile(r"cpu|apc|cluster|big|mid|little|tsens|soc[-_]?therm|x86_pkg", re.I)
-_NOT_CPU = re.compile(
-    r"gpu|batt|skin|usb|charger|bms|xo|quiet|camera|display|npu|ddr|wlan|modem|mdm|pa[-_]", re.I
-)
 PID_PREFIX = ".runner-"
+#: What toybox's taskset says when the mask has no core the kernel lets it use (offline, or
+#: outside the shell's cpuset).
+_TASKSET_EINVAL = re.compile(r"taskset: failed to set pid \d+'s affinity: Invalid argument")
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -43,11 +42,7 @@ PID_PREFIX = ".runner-"
 
 def hottest_cpu_zone(zones: tuple[ThermalZone, ...] | list[ThermalZone]) -> float | None:
     """The hottest CPU thermal zone in degrees C (any non-peripheral zone if none is named CPU)."""
-    known = [z for z in zones if z.temp_c is not None]
-    cpu = [z.temp_c for z in known if _CPU_ZONE.search(z.name) and not _NOT_CPU.search(z.name)]
-    if not cpu:
-        cpu = [z.temp_c for z in known if not _NOT_CPU.search(z.name)]
-    return max(cpu) if cpu else None  # type: ignore[type-var]
+    return info_parsing.hottest_cpu_zone(zones)
 
 
 @dataclass(frozen=True)
@@ -58,35 +53,36 @@ class Check:
     facts: dict[str, Any]
 
 
-def check_device(info: DeviceInfo, needed_bytes: int) -> Check:
-    """Warn about what makes single-core figures unreliable; never refuses (pushes will)."""
-    warnings = []
+def check_device(info: DeviceInfo, needed_bytes: int, pause_s: float = 30.0) -> Check:
+    """The checks that read the phone's facts (deploy.devices.checks), as warnings, and the
+    facts stored with each run. Never refuses: the probes of `checks.run_checks` (and pushes)
+    do."""
+    found = [
+        checks.check_big_core(info),
+        checks.check_temperature(info, pause_s),
+        checks.check_free_space(info, needed_bytes),
+        checks.check_governor(info),
+        checks.check_charging(info),
+    ]
+    warnings = [r.line() for r in found if r.status != checks.PASS]
     core = info.biggest_core
-    governor = info.governors.get(core)
-    if governor and governor not in ("performance", "schedutil", "sched", "interactive"):
-        warnings.append(
-            f"cpu{core} governor is {governor}: latencies may vary with frequency scaling"
-        )
-    if info.charging:
-        warnings.append(
-            "the phone is charging: charging heats it and can throttle the CPU; unplug it or "
-            "use Wi-Fi debugging (`adb tcpip 5555`) for the most repeatable figures"
-        )
-    hottest = hottest_cpu_zone(info.thermal_zones)
-    if info.free_bytes is not None and info.free_bytes < needed_bytes:
-        warnings.append(
-            f"only {info.free_bytes / 1e6:.0f} MB free in /data/local/tmp, up to "
-            f"{needed_bytes / 1e6:.0f} MB needed: pushes may fail (free some space)"
-        )
+    source = info_parsing.temperature_source(info)
     facts = {
         "serial": info.serial,
         "biggest_core": core,
         "core_mask": info.big_core_mask,
-        "governor": governor,
+        "core_choice": info.core_choice.reason,
+        "governor": info.governors.get(core),
         "governors": {str(k): v for k, v in info.governors.items()},
         "max_freq_khz": {str(c.cpu): c.max_freq_khz for c in info.cores},
         "clusters": [list(c) for c in info.clusters],
-        "hottest_cpu_c": hottest,
+        "online_cpus": list(info.online_cpus) if info.online_cpus is not None else None,
+        "allowed_cpus": list(info.allowed_cpus) if info.allowed_cpus is not None else None,
+        "thermal": source.kind if source.readable else "unavailable",
+        "thermal_source": source.detail,
+        "hottest_cpu_c": hottest_cpu_zone(info.thermal_zones)
+        if source.kind == "sysfs"
+        else info_parsing.hottest_hal_cpu(info.hal_temperatures),
         "battery_temp_c": info.battery_temp_c,
         "battery_status": info.battery_status,
         "charging": info.charging,
@@ -110,43 +106,51 @@ class Snapshot:
         return {"hottest_cpu_c": self.hottest_c, "cap_khz": self.cap_khz, "cur_khz": self.cur_khz}
 
 
-def snapshot(device: Device, core: int, timeout_s: float = 20.0) -> Snapshot:
-    """One cheap shell call: every thermal zone and cpu<core>'s frequency cap and current."""
+def snapshot(
+    device: Device, core: int, timeout_s: float = 20.0, source: TemperatureSource | None = None
+) -> Snapshot:
+    """One cheap shell call: the temperature (from `source`, by default every sysfs thermal
+    zone) and cpu<core>'s frequency cap and current."""
+    source = source or TemperatureSource("sysfs", "sysfs thermal zones", info_parsing.SYSFS_ZONES)
     freq = f"/sys/devices/system/cpu/cpu{int(core)}/cpufreq"
     script = (
-        "for z in /sys/class/thermal/thermal_zone*; do "
-        'echo "$(cat $z/type 2>/dev/null)|$(cat $z/temp 2>/dev/null)"; done; '
-        f'echo "@@cap|$(cat {freq}/scaling_max_freq 2>/dev/null)"; '
-        f'echo "@@cur|$(cat {freq}/scaling_cur_freq 2>/dev/null)"'
+        (f"{source.command}; " if source.command else "")
+        + f'echo "@@cap|$(cat {freq}/scaling_max_freq 2>/dev/null)"; '
+        + f'echo "@@cur|$(cat {freq}/scaling_cur_freq 2>/dev/null)"'
     )
     output = device.shell(script, timeout_s=timeout_s).output
-    zones, values = [], {}
+    temperature, values = [], {}
     for line in output.splitlines():
         if line.startswith("@@"):
             key, _, value = line[2:].partition("|")
             values[key] = int(value) if value.strip().isdigit() else None
-        elif "|" in line:
-            zones.append(line)
-    return Snapshot(
-        hottest_cpu_zone(info_parsing.parse_thermal(zones)), values.get("cap"), values.get("cur")
-    )
+        else:
+            temperature.append(line)
+    return Snapshot(source.read("\n".join(temperature)), values.get("cap"), values.get("cur"))
 
 
 @dataclass(frozen=True)
 class Cooldown:
-    """What happened while waiting for the phone to cool down before a run."""
+    """What happened while waiting for the phone to cool down before a run.
+
+    `thermal`: `ok`, or `unavailable` when no temperature was readable: then the wait was a
+    fixed pause and `reached` is None (nothing was reached).
+    """
 
     threshold_c: float
     max_wait_s: float
     start_c: float | None
     end_c: float | None
     waited_s: float
-    reached: bool
+    reached: bool | None
+    thermal: str = "ok"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
     def describe(self) -> str:
+        if self.thermal == "unavailable":
+            return f"no temperature readable: paused {self.waited_s:g} s"
         if self.start_c is None:
             return "no CPU temperature readable: no cooldown"
         if self.waited_s == 0:
@@ -157,6 +161,11 @@ class Cooldown:
             f"{self.threshold_c:g} C {state}"
         )
 
+    @property
+    def noteworthy(self) -> bool:
+        """Worth a line of progress: the phone was waited for, or never cooled enough."""
+        return self.thermal == "ok" and (self.waited_s > 0 or not self.reached)
+
 
 def cooldown(
     read: Callable[[], float | None],
@@ -166,14 +175,22 @@ def cooldown(
     poll_s: float = 2.0,
     wait: Callable[[float], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    pause_s: float | None = None,
 ) -> Cooldown:
     """Wait until `read()` (hottest CPU zone) is at most `threshold_c`, or `max_wait_s` passed.
 
-    `wait(seconds)` sleeps and returns True to stop early (Ctrl-C: a threading.Event's wait).
+    When `read()` gives no temperature and `pause_s` is given, pause that long instead (nothing
+    is "reached": `thermal` is `unavailable`). `wait(seconds)` sleeps and returns True to stop
+    early (Ctrl-C: a threading.Event's wait).
     """
     wait = wait or _sleep
     start = clock()
     first = current = read()
+    if first is None and pause_s is not None:
+        if pause_s > 0:
+            wait(pause_s)
+        paused = round(clock() - start, 3)
+        return Cooldown(threshold_c, max_wait_s, None, None, paused, None, "unavailable")
     while current is not None and current > threshold_c:
         left = max_wait_s - (clock() - start)
         if left <= 0 or wait(min(poll_s, left)):
@@ -240,8 +257,15 @@ def _reason(output: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def parse_run(exit_code: int, output: str, what: str) -> RunnerResult:
+def parse_run(exit_code: int, output: str, what: str, mask: str = "") -> RunnerResult:
     """The runner's result from its shell output, or RunnerError naming the crash or failure."""
+    refused = _TASKSET_EINVAL.search(output)
+    if exit_code != 0 and refused:
+        raise RunnerError(
+            f"taskset refused mask {mask or '?'} on {what} ({refused.group(0)}): the core is "
+            "offline or outside the shell's allowed CPUs now; run `python -m deploy devices "
+            "--check SERIAL` to see which core is usable"
+        )
     if exit_code > 128:
         name = SIGNALS.get(exit_code - 128, f"signal {exit_code - 128}")
         raise RunnerError(f"runner crashed ({name}) on {what}: {_reason(output)}")
@@ -281,7 +305,7 @@ class RunOnDevice:
                 f"runner timed out after {self.timeout_s:g} s on {what} (or the device stopped "
                 "answering): raise --timeout, or lower --iterations/--max-time"
             ) from None
-        return parse_run(result.exit_code, result.output, what)
+        return parse_run(result.exit_code, result.output, what, self.mask)
 
 
 def kill_runners(device: Device, root: str, timeout_s: float = 20.0) -> int:

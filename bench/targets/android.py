@@ -1,10 +1,13 @@
 """Android phones over ADB: `bench_runner` started from `adb shell` (AndroidShellTarget), or the
 same .pte inside the benchmark app (AndroidAppTarget).
 
-Shell mode, the way the papers measured: connect, read the phone's facts and check them, push
-the runner payload for its ABI (sha256-skipped, verified), kill runners left over by an earlier
-session; per run: push the artifact (named by its sha256), cool down, snapshot temperatures and
-frequency cap, run pinned to the biggest core with one thread (`bench.android.phone`), snapshot
+Shell mode, the way the papers measured: connect, read the phone's facts and run the
+first-contact checks (`deploy.devices.checks`, the same as `python -m deploy devices --check`;
+their probes cached per device and runner): a failed check refuses to measure. Then push the
+runner payload for its ABI (sha256-skipped, verified), kill runners left over by an earlier
+session; per run: push the artifact (named by its sha256), cool down (a fixed pause when no
+temperature is readable), snapshot the temperature (sysfs, else dumpsys) and the frequency cap,
+run pinned to the fastest core taskset can use with one thread (`bench.android.phone`), snapshot
 again.
 
 Provenance: `phone`; `simulator` when the device says it is our simulator; `emulated` when the
@@ -15,7 +18,12 @@ compared with the host runner's on the same artifact) and carry no latency.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
+import json
 import math
+import os
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +31,25 @@ from typing import Any
 
 from bench.android import phone
 from bench.android.payload import RunnerPayload, payload_for
-from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
+from bench.errors import (
+    AndroidBenchError,
+    ArtifactError,
+    BenchError,
+    ResultSchemaError,
+    RunnerError,
+)
 from bench.results import RunnerResult
 from bench.runner import build
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DeviceRecord
 from bench.targets.base import Artifact, Measured, Target, Variant
+from deploy.artifacts.hashing import sha256_file
+from deploy.devices import checks
+from deploy.devices import info as info_parsing
 from deploy.devices.android import AndroidDevice
 from deploy.devices.base import DeviceInfo
 from deploy.devices.errors import DeviceError
+from deploy.devices.info import TemperatureSource
 
 EMULATED_PROP = "ro.mobilenet_deploy.emulated"
 MODES = ("shell", "app")
@@ -47,10 +65,12 @@ class Options:
     cool_to_c: float = 45.0
     cool_max_wait_s: float = 120.0
     cool_poll_s: float = 2.0
+    cool_pause_s: float = checks.DEFAULT_PAUSE_S  # before each run when no temperature is readable
     warn_rise_c: float = 5.0
     functional_iterations: int = 3  # measured iterations of an emulated (qemu) check
     device_options: dict[str, Any] = field(default_factory=dict)  # AndroidDevice(...) options
     apk: Path | None = None  # app mode
+    check_cache: Path | None = None  # JSON file keeping each device's passed probes (no: none)
 
     def run_timeout(self, config: RunnerConfig, emulated: bool) -> float:
         if self.timeout_s:
@@ -118,6 +138,8 @@ class AndroidShellTarget(Target):
         self.emulated = False
         self.payload: RunnerPayload | None = None
         self.check = phone.Check((), {})
+        self.checks: list[checks.CheckResult] = []
+        self.temperature = TemperatureSource("none", "not read yet")
         self._pushed: dict[str, str] = {}  # artifact sha256 -> path on the device
 
     # -- facts --------------------------------------------------------------------------------
@@ -128,6 +150,7 @@ class AndroidShellTarget(Target):
         device.open()
         info = self.info = device.info()
         self.emulated = info.properties.get(EMULATED_PROP) == "1"
+        self.timed = not self.emulated
         self.provenance = (
             "emulated" if self.emulated else "simulator" if info.is_simulator else "phone"
         )
@@ -137,7 +160,10 @@ class AndroidShellTarget(Target):
         if self.mode == "shell":
             self.payload = payload_for(info.abis, info.abi)
         needed = self.needed_bytes + (self.payload.size_bytes if self.payload else 0)
-        self.check = phone.check_device(info, needed)
+        self.temperature = info_parsing.temperature_source(info)
+        self.check = phone.check_device(info, needed, self.options.cool_pause_s)
+        if self.mode == "shell":
+            self._first_contact(device, info, needed)
         return DeviceRecord(
             id=info.properties.get("ro.serialno") or self.serial,
             kind="simulator" if info.is_simulator else "phone",
@@ -155,6 +181,43 @@ class AndroidShellTarget(Target):
                 "emulated": self.emulated,
             },
         )
+
+    def _first_contact(self, device: AndroidDevice, info: DeviceInfo, needed: int) -> None:
+        """The checks of `python -m deploy devices --check`, their probes cached per device and
+        runner; pass lines are said, warnings kept, and a failed check refuses to measure."""
+        assert self.payload is not None
+        probe = checks.RunnerProbe(
+            self.payload.files, self.folder, self.payload.command, f"the {self.payload.abi} runner"
+        )
+        cache = _CheckCache(self.options.check_cache)
+        key = cache.key(info, self.payload, device.serial)
+        cached = cache.get(key)
+        results = checks.run_checks(
+            device,
+            info,
+            runner=probe,
+            needed_bytes=needed,
+            pause_s=self.options.cool_pause_s,
+            cached=cached,
+        )
+        self.checks = results
+        origin = " (cached)" if cached else ""
+        for result in results:
+            if result.status == checks.PASS:
+                self.say(f"check{origin if result.name in checks.PROBES else ''}: {result.line()}")
+        warnings = [
+            f"{r.name}: {r.message}; fix: {r.fix}" for r in results if r.status == checks.WARN
+        ]
+        self.check = phone.Check(tuple(warnings), self.check.facts)
+        failed = [r for r in results if r.status == checks.FAIL]
+        if failed:
+            raise AndroidBenchError(
+                "refusing to measure: "
+                + " | ".join(r.line() for r in failed)
+                + f" (python -m deploy devices --check {device.serial} shows every check)"
+            )
+        if not cached:
+            cache.put(key, [r for r in results if r.name in checks.PROBES])
 
     def summary(self) -> str:
         assert self.info is not None
@@ -176,10 +239,10 @@ class AndroidShellTarget(Target):
                 target_precision=0.0,
             )
         variants = [Variant(base, self.info.big_core_mask, base.key())]
-        if self.options.all_cores and len(self.info.cores) > 1:
-            every = format((1 << (max(c.cpu for c in self.info.cores) + 1)) - 1, "x")
-            threads = dataclasses.replace(base, threads=len(self.info.cores))
-            variants.append(Variant(threads, every, threads.key()))
+        usable = self.info.usable_cores or self.info.cores
+        if self.options.all_cores and len(usable) > 1:
+            threads = dataclasses.replace(base, threads=len(usable))
+            variants.append(Variant(threads, self.info.usable_mask, threads.key()))
         return variants
 
     def failed_machine(self) -> dict[str, Any]:
@@ -226,25 +289,27 @@ class AndroidShellTarget(Target):
         assert device is not None and info is not None and payload is not None
         model = self._push(artifact, label)
         core = info.biggest_core
+        source = self.temperature
         cool = phone.cooldown(
-            lambda: phone.snapshot(device, core).hottest_c,
+            lambda: phone.snapshot(device, core, source=source).hottest_c,
             opts.cool_to_c,
             opts.cool_max_wait_s,
             poll_s=opts.cool_poll_s,
             wait=self.stopped.wait,
+            pause_s=None if source.readable else opts.cool_pause_s,
         )
         if self.stopped.is_set():
             raise DeviceError("interrupted")
-        if cool.waited_s or not cool.reached:
+        if cool.noteworthy:
             self.say(f"{label}: {cool.describe()}")
-        before = phone.snapshot(device, core)
+        before = phone.snapshot(device, core, source=source)
         self.say(f"{label}: running on mask {variant.mask}")
         timeout_s = opts.run_timeout(variant.config, self.emulated)
         run = phone.RunOnDevice(
             self.folder, payload.command, model, variant.config, variant.mask, timeout_s
         )
         result = run.run(device, f"{artifact.record.model} {artifact.record.recipe}")
-        after = phone.snapshot(device, core)
+        after = phone.snapshot(device, core, source=source)
         max_khz = next((c.max_freq_khz for c in info.cores if c.cpu == core), None)
         warnings = (
             []
@@ -257,6 +322,7 @@ class AndroidShellTarget(Target):
             **self.check.facts,
             "mode": "adb-shell",
             "payload_abi": payload.abi,
+            "thermal": source.kind if source.readable else "unavailable",
             "cooldown": cool.as_dict(),
             "before": before.as_dict(),
             "after": after.as_dict(),
@@ -267,7 +333,7 @@ class AndroidShellTarget(Target):
             machine,
             temp_before_c=before.hottest_c,
             temp_after_c=after.hottest_c,
-            notes=[*warnings, *([cool.describe()] if cool.waited_s or not cool.reached else [])],
+            notes=[*warnings, *([cool.describe()] if cool.noteworthy else [])],
         )
         if self.emulated:
             measured.result = result.with_emulated(True)
@@ -360,6 +426,62 @@ class AndroidAppTarget(AndroidShellTarget):
         return Measured(
             outcome.result, {**self.check.facts, "mode": "app"}, notes=["in-app (not pinned)"]
         )
+
+
+class _CheckCache:
+    """The probes (tmp, big core, runner, simpleperf) that passed on a device, kept in a JSON
+    file by device, build fingerprint, runner files and core mask: the next session reuses them.
+    Failed checks are never kept; `path` None keeps nothing."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    @staticmethod
+    def key(info: DeviceInfo, payload: RunnerPayload, serial: str) -> str:
+        digest = hashlib.sha256()
+        for local, name in sorted(payload.files.items(), key=lambda item: item[1]):
+            digest.update(f"{name}={sha256_file(local)};".encode())
+        device = info.properties.get("ro.serialno") or serial
+        fingerprint = info.properties.get("ro.build.fingerprint", "")
+        return f"{device}|{fingerprint}|{digest.hexdigest()[:16]}|{info.big_core_mask}"
+
+    def _load(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> dict[str, checks.CheckResult] | None:
+        with self._lock:
+            entry = self._load().get(key)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            found = [checks.CheckResult(**item) for item in entry.get("results", [])]
+        except TypeError:
+            return None
+        results = {r.name: r for r in found if r.status != checks.FAIL}
+        return results if set(results) == set(checks.PROBES) else None
+
+    def put(self, key: str, results: list[checks.CheckResult]) -> None:
+        if self.path is None:
+            return
+        with self._lock:
+            data = self._load()
+            data[key] = {
+                "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "results": [dataclasses.asdict(r) for r in results],
+            }
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".device-checks.", dir=self.path.parent)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data, handle, indent=1, sort_keys=True)
+            os.replace(temp, self.path)
 
 
 def android_target(serial: str, mode: str, options: Options, **kwargs: Any) -> Target:

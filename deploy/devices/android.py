@@ -52,8 +52,8 @@ from deploy.devices.errors import (
     DeviceUnauthorizedError,
     NoDeviceError,
     PushVerificationError,
-    UnsafePathError,
 )
+from deploy.devices.paths import check_device_path, path_under_root
 from deploy.devices.transport import (
     IOManager,
     TcpTransport,
@@ -62,28 +62,12 @@ from deploy.devices.transport import (
     TransportTimeout,
 )
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._+,=@%][A-Za-z0-9._+,=@%-]*$")
 _SHA_LINE = re.compile(r"^([0-9a-f]{64})\s+\*?(.+)$")
 _HASH_CHUNK = 1 << 20
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def check_device_path(path: str) -> str:
-    """`path` normalised, if it is absolute and every part is a plain name; else UnsafePathError."""
-    norm = posixpath.normpath(path)
-    parts = [part for part in norm.split("/") if part]
-    if not norm.startswith("/") or ".." in path.split("/"):
-        raise UnsafePathError(f"device path {path!r} must be absolute, without '..': fix the name")
-    for part in parts:
-        if not _SAFE_NAME.match(part):
-            raise UnsafePathError(
-                f"refusing device path {path!r}: {part!r} has shell metacharacters or spaces; "
-                "rename it to letters, digits and ._+,=@%-"
-            )
-    return norm
 
 
 def _split_before_marker(text: str, marker: str) -> tuple[str, str]:
@@ -297,11 +281,7 @@ class AndroidDevice(Device):
     # --- paths ---
     def device_path(self, name: str | os.PathLike[str]) -> str:
         """Where `name` lives on the device: relative names go under our folder; checked."""
-        text = os.fspath(name)
-        path = check_device_path(text if text.startswith("/") else f"{self.root}/{text}")
-        if path != self.root and not path.startswith(self.root + "/"):
-            raise UnsafePathError(f"{text!r} is outside {self.root}: push only into our own folder")
-        return path
+        return path_under_root(self.root, name)
 
     # --- shell ---
     def shell(

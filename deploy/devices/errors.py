@@ -58,3 +58,23 @@ class DeviceKeyError(DeviceError):
 
 class SimulatorError(DeviceError):
     """The ADB simulator could not start (port in use, unknown profile, bad options)."""
+
+
+class HostKeyUnknownError(DeviceError):
+    """An SSH board whose host key is not in known_hosts (and trust_new_host was not given)."""
+
+
+class HostKeyChangedError(DeviceError):
+    """An SSH board whose host key differs from the one known_hosts has for it."""
+
+
+class SshAuthError(DeviceUnauthorizedError):
+    """An SSH board that accepted none of the keys offered for the user."""
+
+
+class SshKeyError(DeviceKeyError):
+    """An SSH key file that cannot be read (missing, unknown format, or passphrase-protected)."""
+
+
+class DeviceFolderError(DeviceError):
+    """No folder on the device is ours, writable and executable for the files we push."""

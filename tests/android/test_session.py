@@ -278,17 +278,20 @@ def test_kill_runners_kills_only_our_runner(start_phone, device_options):
     host_folder = sim.host_path(folder)
     host_folder.mkdir(parents=True)
     fake = host_folder / "bench_runner"
-    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.write_text("#!/system/bin/sh\nsleep 30\n")  # a phone has no /bin/sh
     fake.chmod(0o755)
     device = AndroidDevice.connect(sim.serial, **device_options)
     try:
-        # a runner that outlives its shell (as one does on a phone when the cable is pulled)
+        # a runner that outlives its shell (as one does on a phone when the cable is pulled);
+        # one simple command in the background: mksh (a phone's sh) runs `cd X && cmd &` or
+        # `{ ...; } >/dev/null &` in a subshell that keeps the shell's output open (a saved
+        # copy of it, for mksh) until the runner ends, so adb would wait for it
         device.shell(
-            f"cd {folder} && setsid sh -c 'echo $$ > .runner-x.pid; exec ./bench_runner' "
+            f"setsid sh -c 'cd {folder} && echo $$ > .runner-x.pid && exec ./bench_runner' "
             "> /dev/null 2>&1 < /dev/null &"
         )
-        deadline = time.monotonic() + 5
-        while not _runners_in(sim.root) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 5  # toybox's setsid may fork: wait for the runner alone
+        while len(_runners_in(sim.root)) != 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         (host_folder / ".runner-y.pid").write_text("1\n")  # pid 1 is not ours: left alone
         assert len(_runners_in(sim.root)) == 1

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import ResultSchemaError
 from bench.android import app
+from bench.errors import ResultSchemaError
 from deploy.devices.base import DEVICE_ROOT, Device, DeviceInfo, PushResult, ShellResult
 from deploy.devices.errors import DeviceTimeoutError
 

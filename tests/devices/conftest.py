@@ -39,6 +39,8 @@ def start_phone() -> Iterator[Callable[..., SimulatedDevice]]:
     def start(**options: object) -> SimulatedDevice:
         if not options.get("unsafe_host_shell"):
             require_command("bwrap")
+            require_command("mksh")  # the phone's shell
+            require_command("toybox")  # the phone's tools
         device = SimulatedDevice(**options).start()  # type: ignore[arg-type]
         started.append(device)
         return device

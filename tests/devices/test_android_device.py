@@ -156,7 +156,15 @@ def test_exec_wrapper_hook_reaches_taskset(
     profile = replace(get_profile("arm64"), exec_wrapper=("env", "WRAPPED=yes"))
     phone = connect(start_phone(profile=profile).serial)
     assert phone.shell("getprop ro.mobilenet_deploy.emulated").output.strip() == "1"
-    assert "WRAPPED=yes" in phone.shell("taskset 80 env").output
+    # a pushed program (named by its path) goes through the wrapper; the phone's own programs
+    # (toybox's, found on PATH) run natively, as they must under qemu
+    phone.shell(
+        "printf '#!/system/bin/sh\\necho wrapped=$WRAPPED\\n' > /data/local/tmp/show && "
+        "chmod 755 /data/local/tmp/show",
+        check=True,
+    )
+    assert phone.shell("taskset 80 /data/local/tmp/show").output == "wrapped=yes\n"
+    assert phone.shell("taskset 80 sh -c 'echo wrapped=$WRAPPED'").output == "wrapped=\n"
 
 
 def test_usb_device_held_by_an_adb_server_is_explained() -> None:

@@ -89,3 +89,31 @@ def test_official_client_with_a_known_key(
     assert adb("connect", phone.serial).stdout.startswith("connected to")
     assert adb("-s", phone.serial, "wait-for-device", timeout_s=15).returncode == 0
     assert adb("-s", phone.serial, "shell", "echo ok").stdout == "ok\n"
+
+
+def test_official_client_on_phones_that_say_no(
+    adb: Adb, start_phone: Callable[..., SimulatedDevice], tmp_path: Path
+) -> None:
+    """Debian's adb against the refusal profiles: mksh and toybox answer it as they answer us."""
+    old = start_phone(profile="android9-offline-big-core")
+    assert phone_ready(adb, old.serial)
+    assert adb("-s", old.serial, "shell", "getprop ro.build.version.sdk").stdout == "28\n"
+    refused = adb("-s", old.serial, "shell", "taskset 80 true; echo rc=$?").stdout
+    assert "Invalid argument" in refused and refused.endswith("rc=1\n")
+    assert adb("-s", old.serial, "shell", "taskset 40 echo pinned").stdout == "pinned\n"
+    blind = start_phone(profile="android14-no-temperature")
+    assert phone_ready(adb, blind.serial)
+    zone = adb("-s", blind.serial, "shell", "cat /sys/class/thermal/thermal_zone0/temp")
+    assert "Permission denied" in zone.stdout + zone.stderr
+    dump = adb("-s", blind.serial, "shell", "dumpsys battery").stdout
+    assert dump.startswith("Permission Denial: can't dump BatteryService")
+    source = tmp_path / "blob.bin"
+    source.write_bytes(os.urandom(100_000))
+    assert adb("-s", blind.serial, "push", str(source), "/data/local/tmp/blob.bin").returncode == 0
+    on_phone = adb("-s", blind.serial, "shell", "sha256sum /data/local/tmp/blob.bin").stdout
+    assert on_phone.split()[0] == _sha(source)
+
+
+def phone_ready(adb: Adb, serial: str) -> bool:
+    adb("connect", serial)
+    return adb("-s", serial, "wait-for-device", timeout_s=15).returncode == 0

@@ -56,12 +56,20 @@ def plain_client(simulator: SimulatedDevice, adb_key: Path) -> Iterator[AdbDevic
 
 
 def _host_processes(command: str) -> list[int]:
-    """Host pids of the processes running exactly `command` (words split on spaces)."""
+    """Host pids of the processes whose command line ends with `command` (words split on spaces).
+
+    Ends with, not is: the phone's tools are toybox, which runs an applet inside the process
+    that asked for it (`setsid sleep 5` stays `setsid sleep 5`, as on a phone), where GNU's
+    setsid exec'd `sleep 5`.
+    """
     argv = b"".join(word.encode() + b"\0" for word in command.split())
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == argv:
+            if not entry.name.isdigit():
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+            if cmdline == argv or cmdline.endswith(b"\0" + argv):
                 found.append(int(entry.name))
         except OSError:
             continue

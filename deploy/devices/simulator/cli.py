@@ -17,7 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, default=5555, help="TCP port on 127.0.0.1 (0: any free)"
     )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="x86_64")
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="x86_64",
+        help="x86_64/arm64: healthy phones; the others carry a refusal real phones make "
+        "(see deploy/devices/simulator/profiles.py)",
+    )
     parser.add_argument(
         "--auth",
         choices=AUTH_MODES,

@@ -1,16 +1,19 @@
 """Where the simulated phone's shell commands run: a bubblewrap (`bwrap`) sandbox.
 
 Inside it `/` is the phone's folder, read-only like a phone's root, with `/data/local/tmp` and
-`/sdcard` writable. This host's system folders (/usr and, as this host lays them out, /bin, /lib,
-...) are bound read-only so the phone's tools and a host-built program run, with the few /etc
-files the loader and `ls -l` read, the exec wrapper (qemu) at /system/bin, a private /tmp, a
-read-only /proc, a minimal /dev; the profile's `/sys` is the folder's own. No network, no
-capabilities, no host processes: all shells of one phone share one pid namespace (a pid written by
-one shell is the pid another shell kills), held by a small init process for the phone's lifetime,
-so stopping the phone ends every process on it.
+`/sdcard` writable. The phone's programs are its own: mksh (its `sh`) and toybox, this host's
+binaries bound read-only at /system/bin (with the exec wrapper, e.g. qemu); of this host only the
+library folders the loader needs (/usr/lib*, /lib*) and the few /etc files it and `ls -l` read
+are bound, read-only: no /usr/bin, no /bin, nothing of this host's GNU userland. A private /tmp,
+a read-only /proc, a minimal /dev; the profile's `/sys` is the folder's own. No network, no
+capabilities (so a file of mode 000 refuses even the phone's root, as SELinux refuses a phone's
+shell), no host processes: all shells of one phone share one pid namespace (a pid written by one
+shell is the pid another shell kills), held by a small init process for the phone's lifetime, so
+stopping the phone ends every process on it.
 
 `HostShell` is the unconfined fallback (`--unsafe-host-shell`): commands run on this host as the
-simulator's user, with the phone's paths in them rewritten to the folder.
+simulator's user, with this host's /bin/sh and tools, the phone's paths in them rewritten to the
+folder.
 """
 
 from __future__ import annotations
@@ -28,16 +31,28 @@ from pathlib import Path
 
 from deploy.devices.errors import SimulatorError
 
-#: This host's folders bound read-only at the same place (or recreated as the same symlink).
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-#: The /etc entries bound read-only: the loader's cache, `awk`'s alternative, user names.
-ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "passwd", "group")
+#: This host's library folders bound read-only at the same place (or recreated as the same
+#: symlink): what the loader needs to run mksh, toybox and a host-built runner. No bin folder.
+SYSTEM_DIRS = (
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libx32",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+)
+#: The /etc entries bound read-only: the loader's cache, user names.
+ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group")
 #: The phone's folders a shell may write to (everything else of the phone is read-only).
 WRITABLE = ("/data/local/tmp", "/sdcard")
 #: Mount points the sandbox needs in the phone's folder (it is bound read-only, bwrap cannot).
 MOUNT_POINTS = ("etc", "proc", "dev", "tmp")
-#: Where the profile's exec wrapper (e.g. qemu-aarch64-static) is seen on the phone.
+#: Where the phone's programs (mksh, toybox, the exec wrapper) are seen on the phone.
 WRAPPER_DIR = "/system/bin"
+#: The phone's shell (mksh, bound there with the phone's programs).
+SHELL = "/system/bin/sh"
 
 #: Besides the phone's pid namespace: no network, no host IPC or hostname, no capabilities.
 ISOLATION_ARGS = (
@@ -60,27 +75,42 @@ _FIX = "or pass --unsafe-host-shell (unsafe_host_shell=True) to run them unconfi
 _START_TIMEOUT_S = 20.0
 
 
-def prepare_root(root: Path, wrappers: Sequence[str] = ()) -> None:
+def _binds(wrappers: Sequence[str], programs: Mapping[str, str]) -> dict[str, str]:
+    """Phone path -> host file bound there: the phone's programs, then the exec wrappers."""
+    binds = dict(programs)
+    for host_file in wrappers:
+        binds[f"{WRAPPER_DIR}/{Path(host_file).name}"] = host_file
+    return binds
+
+
+def prepare_root(
+    root: Path, wrappers: Sequence[str] = (), programs: Mapping[str, str] | None = None
+) -> None:
     """Create in the phone's folder the mount points and symlinks the sandbox binds onto."""
     for name in MOUNT_POINTS:
         (root / name).mkdir(exist_ok=True)
     for device_path in WRITABLE:
         (root / device_path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     for host in map(Path, SYSTEM_DIRS):
-        inside = root / host.name
+        inside = root / str(host).lstrip("/")
         if inside.exists() or inside.is_symlink():
             continue
         if host.is_symlink():
+            inside.parent.mkdir(parents=True, exist_ok=True)
             inside.symlink_to(os.readlink(host))
         elif host.is_dir():
-            inside.mkdir()
-    for host_file in wrappers:
-        placeholder = root / WRAPPER_DIR.lstrip("/") / Path(host_file).name
+            inside.mkdir(parents=True)
+    for device_path in _binds(wrappers, programs or {}):
+        placeholder = root / device_path.lstrip("/")
         placeholder.parent.mkdir(parents=True, exist_ok=True)
+        if placeholder.is_symlink():
+            placeholder.unlink()
         placeholder.touch(exist_ok=True)
 
 
-def mount_args(root: Path, wrappers: Sequence[str] = ()) -> list[str]:
+def mount_args(
+    root: Path, wrappers: Sequence[str] = (), programs: Mapping[str, str] | None = None
+) -> list[str]:
     """bwrap options: the filesystem the phone's shell sees (see the module docstring)."""
     args = ["--ro-bind", str(root), "/"]
     for device_path in WRITABLE:
@@ -92,32 +122,50 @@ def mount_args(root: Path, wrappers: Sequence[str] = ()) -> list[str]:
     for name in ETC_ENTRIES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += ["--remount-ro", "/etc"]
-    for host_file in wrappers:
-        args += ["--ro-bind", host_file, f"{WRAPPER_DIR}/{Path(host_file).name}"]
+    for device_path, host_file in _binds(wrappers, programs or {}).items():
+        args += ["--ro-bind", host_file, device_path]
     args += ["--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     return args
 
 
-class Sandbox:
-    """Runs the phone's shell commands under bwrap; `start()` proves it works or raises."""
+def require_bwrap(bwrap: str | None = None) -> str:
+    """bwrap's path (`bwrap`, else BWRAP on PATH); SimulatorError when it is not installed."""
+    found = bwrap or shutil.which(BWRAP)
+    if found is None:
+        raise SimulatorError(
+            "cannot confine the simulated phone's shell commands: bubblewrap is not installed: "
+            f"apt-get install bubblewrap, {_FIX}"
+        )
+    return found
 
-    def __init__(self, root: Path, wrappers: Sequence[str] = (), bwrap: str | None = None) -> None:
+
+class Sandbox:
+    """Runs the phone's shell commands under bwrap; `start()` proves it works or raises.
+
+    `programs`: phone path -> host binary bound there (mksh at /system/bin/mksh, toybox...);
+    `/system/bin/sh` (the folder's link to mksh) must be among what they provide.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        wrappers: Sequence[str] = (),
+        bwrap: str | None = None,
+        programs: Mapping[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.wrappers = tuple(wrappers)
+        self.programs = dict(programs or {})
         self.bwrap = bwrap or shutil.which(BWRAP)
-        self._fs_args = mount_args(root, self.wrappers)
+        self._fs_args = mount_args(root, self.wrappers, self.programs)
         self._init: subprocess.Popen[bytes] | None = None
         self._ns_fds: tuple[int, int] | None = None  # (user namespace, pid namespace)
         self._lock = threading.Lock()
 
     def start(self) -> Sandbox:
         """Start the phone's pid namespace and run `echo ok` in it, or raise SimulatorError."""
-        if self.bwrap is None:
-            raise SimulatorError(
-                "cannot confine the simulated phone's shell commands: bubblewrap is not installed: "
-                f"apt-get install bubblewrap, {_FIX}"
-            )
-        prepare_root(self.root, self.wrappers)
+        require_bwrap(self.bwrap)
+        prepare_root(self.root, self.wrappers, self.programs)
         with self._lock:
             self._start_init()
         self._probe()
@@ -134,7 +182,7 @@ class Sandbox:
             init = subprocess.Popen(
                 [self.bwrap or BWRAP, "--unshare-user", "--unshare-pid", "--info-fd"]
                 + [str(write_fd), *self._fs_args, *ISOLATION_ARGS]
-                + ["--", "/bin/sh", "-c", "read -r _; :"],
+                + ["--", SHELL, "-c", "read -r _; :"],
                 stdin=subprocess.PIPE,  # the phone lives until this closes (or we die)
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -153,6 +201,7 @@ class Sandbox:
             os.close(read_fd)
         try:
             child = int(json.loads(info)["child-pid"])
+            _wait_for_uid_map(child, _START_TIMEOUT_S)
             self._ns_fds = (
                 os.open(f"/proc/{child}/ns/user", os.O_RDONLY),
                 os.open(f"/proc/{child}/ns/pid", os.O_RDONLY),
@@ -194,7 +243,7 @@ class Sandbox:
         )
 
     def _probe(self) -> None:
-        proc = self.popen("echo ok", env={"PATH": "/usr/bin:/bin"})
+        proc = self.popen("echo ok", env={"PATH": WRAPPER_DIR})
         try:
             out, _err = proc.communicate(timeout=_START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -208,7 +257,7 @@ class Sandbox:
     def argv(self, command: str, namespaces: tuple[int, int]) -> list[str]:
         """bwrap's argv for `command` (a shell reading stdin when empty) in these namespaces."""
         user_fd, pid_fd = namespaces
-        shell = ["/bin/sh", "-c", command] if command else ["/bin/sh"]
+        shell = [SHELL, "-c", command] if command else [SHELL]
         namespace_args = ["--userns", str(user_fd), "--pidns", str(pid_fd)]
         bwrap = self.bwrap or BWRAP
         return [bwrap, *namespace_args, *self._fs_args, *ISOLATION_ARGS, "--", *shell]
@@ -314,6 +363,16 @@ def phone_processes(root: Path, name: str) -> list[int]:
         if inside:
             found.append(int(entry.name))
     return found
+
+
+def _wait_for_uid_map(pid: int, timeout_s: float) -> None:
+    """Wait until the user namespace of `pid` has its uid map: a shell joining it earlier has
+    no valid uid, and bwrap then fails ("Can't send pid: Invalid argument")."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if Path(f"/proc/{pid}/uid_map").read_text().strip():
+            return
+        time.sleep(0.005)
 
 
 def _read_all(fd: int, timeout_s: float) -> bytes:

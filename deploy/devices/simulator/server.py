@@ -30,10 +30,11 @@ from pathlib import Path
 
 from deploy.devices.errors import SimulatorError
 from deploy.devices.simulator import protocol as p
+from deploy.devices.simulator.android_tools import phone_binaries
 from deploy.devices.simulator.faults import Faults
-from deploy.devices.simulator.profiles import Profile, get_profile, materialize
+from deploy.devices.simulator.profiles import Profile, get_profile, materialize, write_state
 from deploy.devices.simulator.rootfs import NewFile, PhoneFolder
-from deploy.devices.simulator.sandbox import WRITABLE, HostShell, Sandbox
+from deploy.devices.simulator.sandbox import WRITABLE, HostShell, Sandbox, require_bwrap
 
 log = logging.getLogger("deploy.devices.simulator")
 
@@ -85,6 +86,8 @@ class SimulatedDevice:
         self.root = Path()
         self.shell_env: dict[str, str] = {}
         self.props: dict[str, str] = {}
+        self._temperatures = dict(self.profile.thermal_zones)
+        self._battery_decic = self.profile.battery_temp_decic
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -134,6 +137,8 @@ class SimulatedDevice:
     def _start_shell(self) -> Sandbox | HostShell:
         """The phone's shell: a bubblewrap sandbox (proved to work), or this host's if unsafe."""
         sandboxed = not self.unsafe_host_shell
+        if sandboxed:
+            require_bwrap()  # said first: without it, nothing else matters
         self.shell_env = materialize(self.profile, self.root, self.serial, sandboxed=sandboxed)
         if not sandboxed:
             log.warning(
@@ -143,7 +148,8 @@ class SimulatedDevice:
             )
             return HostShell(self.root)
         wrapper = self.profile.wrapper_path()
-        return Sandbox(self.root, [wrapper] if wrapper else []).start()
+        wrappers = [wrapper] if wrapper else []
+        return Sandbox(self.root, wrappers, programs=phone_binaries()).start()
 
     def _remove_own_sandbox(self) -> None:
         if self._own_sandbox and self.root != Path():
@@ -173,6 +179,41 @@ class SimulatedDevice:
         """Block until stop() is called (from a signal handler or another thread)."""
         while not self._stop.wait(0.5):
             pass
+
+    # --- what the phone senses ---
+    def set_temperature(self, zone: str, celsius: float) -> None:
+        """The thermal zone named `zone` (a profile zone type) reads `celsius` from now on: in
+        /sys (even when the shell may not read it) and for the phone's dumpsys."""
+        names = [name for name, _milli in self.profile.thermal_zones]
+        if zone not in names:
+            raise SimulatorError(f"no thermal zone {zone!r} on this phone: one of {names}")
+        milli = round(celsius * 1000)
+        self._temperatures[zone] = milli
+        path = self.host_path(f"/sys/class/thermal/thermal_zone{names.index(zone)}/temp")
+        mode = path.stat().st_mode & 0o777
+        path.chmod(0o600)
+        path.write_text(f"{milli}\n")
+        path.chmod(mode)
+        self._write_state()
+
+    def set_battery_temperature(self, celsius: float) -> None:
+        """The battery reads `celsius` from now on (sysfs and `dumpsys battery`)."""
+        self._battery_decic = round(celsius * 10)
+        path = self.host_path(f"/sys/class/power_supply/{self.profile.battery_supply}/temp")
+        mode = path.stat().st_mode & 0o777
+        path.chmod(0o600)
+        path.write_text(f"{self._battery_decic}\n")
+        path.chmod(mode)
+        self._write_state()
+
+    def _write_state(self) -> None:
+        write_state(
+            self.profile,
+            self.root,
+            self._temperatures,
+            self._battery_decic,
+            self.profile.battery_status,
+        )
 
     # --- keys ---
     def add_known_key(self, key: str | bytes | p.PublicKey) -> None:
