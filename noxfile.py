@@ -148,6 +148,12 @@ def bench_android(session: nox.Session) -> None:
     _run_py(session, "-m", "bench", "bench-android", *session.posargs)
 
 
+@nox.session(name="bench-ssh")
+def bench_ssh(session: nox.Session) -> None:
+    """Benchmark artifacts on the fastest core of Linux boards over SSH (`-- --host user@board`)."""
+    _run_py(session, "-m", "bench", "bench-ssh", *session.posargs)
+
+
 @nox.session(name="bench-peers")
 def bench_peers(session: nox.Session) -> None:
     """PyTorch eager and ONNX Runtime beside our artifacts, one thread (`-- --models ...`)."""

@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench.android.cli",
         "benchmark the manifest's artifacts on one large core of Android phones over ADB",
     ),
+    "bench-ssh": (
+        "bench.ssh",
+        "benchmark the manifest's artifacts on the fastest core of Linux boards over SSH",
+    ),
     "bench-peers": (
         "bench.peers.bench",
         "PyTorch eager and ONNX Runtime beside our artifacts on this host, one thread",

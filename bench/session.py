@@ -130,7 +130,7 @@ class Outcome:
         return (
             self.error is not None
             or bool(self.not_stored)
-            or any(r.status == "failed" for r in self.rows)
+            or any(r.status == "failed" or r.rounds_failed for r in self.rows)
         )
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench import options
 from bench.android import table
 from bench.errors import AndroidBenchError
 from bench.session import run_session
 from bench.targets.android import MODES, HostChecks, Options, android_target
+from bench.targets.base import Artifact, Target
 from deploy.devices import checks, discovery
 
 NO_DEVICE = (
@@ -30,6 +33,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="device serial or HOST:PORT (repeatable; default: ANDROID_SERIAL, else every USB "
         "device)",
     )
+    add_shell_device_arguments(parser)
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="shell",
+        help="shell: bench_runner from adb shell (pinned, as the papers); app: the Android app",
+    )
+    parser.add_argument("--apk", type=Path, help="--mode app: the benchmark APK to install")
+    parser.add_argument(
+        "--io-timeout", type=float, default=10.0, help="seconds of silence before giving up"
+    )
+
+
+def add_shell_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """Selection, measuring, resume and cooldown options of a device driven through its shell
+    (a phone over ADB, a board over SSH)."""
     options.add_selection_arguments(parser, "recipe names (default: all)")
     options.add_pte_argument(parser)
     options.add_measurement_arguments(parser)
@@ -44,13 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cleanup", action="store_true", help="remove our folder from each device at the end"
     )
-    parser.add_argument(
-        "--mode",
-        choices=MODES,
-        default="shell",
-        help="shell: bench_runner from adb shell (pinned, as the papers); app: the Android app",
-    )
-    parser.add_argument("--apk", type=Path, help="--mode app: the benchmark APK to install")
     parser.add_argument("--timeout", type=float, help="seconds per run (default: budget + 300)")
     parser.add_argument(
         "--cool-to",
@@ -74,9 +86,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="warn when a run heats the CPU by this many C or more",
     )
-    parser.add_argument(
-        "--io-timeout", type=float, default=10.0, help="seconds of silence before giving up"
-    )
 
 
 def serials(given: list[str]) -> list[str]:
@@ -96,7 +105,8 @@ def serials(given: list[str]) -> list[str]:
     return [e.serial for e in usb if e.state == "available"]
 
 
-def options_from(args: argparse.Namespace) -> Options:
+def shell_options(args: argparse.Namespace, **more: Any) -> Options:
+    """The Options of `add_shell_device_arguments`, plus `more`."""
     return Options(
         all_cores=args.all_cores,
         cleanup=args.cleanup,
@@ -105,6 +115,13 @@ def options_from(args: argparse.Namespace) -> Options:
         cool_max_wait_s=args.cool_max_wait,
         cool_pause_s=args.cool_pause,
         warn_rise_c=args.warn_rise,
+        **more,
+    )
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return shell_options(
+        args,
         device_options={"io_timeout_s": args.io_timeout},
         apk=args.apk,
         check_cache=Path(args.store).with_name("device-checks.json"),
@@ -112,7 +129,6 @@ def options_from(args: argparse.Namespace) -> Options:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.console import make_console
 
     artifacts = options.selected_artifacts(args)
     devices = serials(args.serial)
@@ -123,6 +139,16 @@ def run(args: argparse.Namespace) -> int:
         android_target(serial, args.mode, phone_options, needed_bytes=needed, host_checks=checks)
         for serial in dict.fromkeys(devices)
     ]
+    return run_targets(targets, artifacts, args, "bench-android")
+
+
+def run_targets(
+    targets: Sequence[Target], artifacts: Sequence[Artifact], args: argparse.Namespace, command: str
+) -> int:
+    """The session over `targets`, progress per device on stderr, one table per device, and
+    every failure in one line each (exit 2 when there is any)."""
+    from deploy.console import make_console
+
     console = make_console()
     err = make_console(stderr=True)
     lock = threading.Lock()
@@ -141,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         skip_stored=not args.force,
         say=say,
     )
-    table.render(outcomes, console)
+    table.render(outcomes, console, command)
     console.print(f"stored in {args.store}")
     problems = []
     for outcome in outcomes:
@@ -150,6 +176,11 @@ def run(args: argparse.Namespace) -> int:
         for row in outcome.rows:
             if row.status == "failed":
                 problems.append(f"{outcome.target}: {row.model} {row.recipe}: {row.error}")
+            elif row.rounds_failed:
+                problems.append(
+                    f"{outcome.target}: {row.model} {row.recipe}: {row.rounds_failed} round(s) "
+                    f"failed (rerun to measure them): {row.error}"
+                )
     if problems:
         err.print(f"{len(problems)} failure(s):", markup=False)
         for line in problems:

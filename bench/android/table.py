@@ -11,6 +11,7 @@ from deploy.models import paper
 
 PROVENANCE_NOTE = {
     "phone": "a phone: one large core, one thread, started from adb shell",
+    "board": "a Linux board over SSH: its fastest core, one thread",
     "simulator": (
         "our ADB SIMULATOR: THIS HOST's CPU timed through the ADB protocol, not a phone "
         "(stored with latencies_valid = 0)"
@@ -38,7 +39,7 @@ def _all_cores(rows: Sequence[Row], row: Row) -> Row | None:
     )
 
 
-def render(outcomes: Sequence[Outcome], console: Any) -> None:
+def render(outcomes: Sequence[Outcome], console: Any, command: str = "bench-android") -> None:
     """One table per device, then every failure in one line each."""
     from rich.table import Table
 
@@ -50,7 +51,7 @@ def render(outcomes: Sequence[Outcome], console: Any) -> None:
         masks = sorted({r.mask for r in single})
         core = f"taskset mask {', '.join(masks)}, 1 thread" if masks else ""
         title = (
-            f"bench-android: {outcome.name or outcome.target} ({outcome.target}), {core} - "
+            f"{command}: {outcome.name or outcome.target} ({outcome.target}), {core} - "
             f"provenance {outcome.provenance}: {PROVENANCE_NOTE.get(outcome.provenance, '')}"
         )
         console.print(title, highlight=False, markup=False)

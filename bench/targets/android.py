@@ -120,6 +120,7 @@ class AndroidShellTarget(Target):
     """A phone (or our ADB simulator) over ADB; bench_runner pinned with taskset from its shell."""
 
     mode = "shell"
+    transport = "adb-shell"  # how runs are started, stored with each run
 
     def __init__(
         self,
@@ -320,7 +321,7 @@ class AndroidShellTarget(Target):
             self.say(f"warning: {label}: {warning}")
         machine: dict[str, Any] = {
             **self.check.facts,
-            "mode": "adb-shell",
+            "mode": self.transport,
             "payload_abi": payload.abi,
             "thermal": source.kind if source.readable else "unavailable",
             "cooldown": cool.as_dict(),
