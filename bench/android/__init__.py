@@ -6,7 +6,11 @@ one thread (cooling down between artifacts), store every run, print a table besi
 
 - `payload`: which runner goes to which ABI (arm64 bundle, or the host build for x86_64)
 - `phone`: shell-level steps on one device: facts, thermal snapshots, cooldown, run, kill
-- `session`: the orchestration (resume, failures, Ctrl-C) and the rows it returns
+- `app`: the in-app path (install the APK, start it, pull its result)
+- `simpleperf`: `simpleperf stat` on a phone (parser; not wired yet)
 - `table`: the printed table
 - `cli`: `python -m bench bench-android` (nox -s bench-android)
+
+The target is `bench.targets.android`; the measuring loop (resume, failures, Ctrl-C) is the
+one of every target, `bench.session`.
 """
