@@ -9,7 +9,6 @@ figures measure THIS HOST'S CPU, not a phone: the table says so.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from bench import options, stats
 from bench.errors import BenchError
 from bench.runner import build
 from bench.runner.run import RunnerConfig
-from bench.session import Row, run_session
+from bench.session import Row, plain_say, run_session
 from bench.targets.host import (
     BUSY_LOAD_PER_CPU,
     HostTarget,
@@ -110,14 +109,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _say(_label: str, message: str) -> None:
-    """The session's progress as plain lines on stderr (never wrapped); a failure as `error:`."""
-    if message != "connecting":
-        if message.startswith("FAILED "):
-            message = "error: " + message.removeprefix("FAILED ")
-        print(message, file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from deploy.console import make_console
 
@@ -136,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         args.store,
         rounds=options.rounds(args),
         skip_stored=False,
-        say=_say,
+        say=plain_say,
     )
     if outcome.error and not outcome.not_stored:
         raise BenchError(outcome.error)

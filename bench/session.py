@@ -21,6 +21,7 @@ Here and only here do measure, verify and store meet.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -44,6 +45,15 @@ RUN_ERRORS = (RunnerError, ArtifactError, ResultSchemaError)
 
 def _quiet(_label: str, _message: str) -> None:
     pass
+
+
+def plain_say(_label: str, message: str) -> None:
+    """Progress of a one-target command as plain lines on stderr (never wrapped); a failure as
+    `error: ...`."""
+    if message != "connecting":
+        if message.startswith("FAILED "):
+            message = "error: " + message.removeprefix("FAILED ")
+        print(message, file=sys.stderr, flush=True)
 
 
 @dataclass

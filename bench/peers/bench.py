@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from bench.peers import ORDER, OUR_RUNTIMES, RUNTIMES
 from bench.peers.prepare import PEERS_ROOT, PeerModels, prepare
 from bench.peers.table import PeerRow, build_rows
 from bench.runner.run import RunnerConfig
-from bench.session import Outcome, Say, run_session
+from bench.session import Outcome, Say, plain_say, run_session
 from bench.store import DEFAULT_PATH
 from bench.targets.base import Artifact
 from bench.targets.host import allowed_cpus, default_core, host_facts
@@ -255,14 +254,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="seconds per process")
 
 
-def _say(_label: str, message: str) -> None:
-    """The session's progress as plain lines on stderr (never wrapped); a failure as `error:`."""
-    if message != "connecting":
-        if message.startswith("FAILED "):
-            message = "error: " + message.removeprefix("FAILED ")
-        print(message, file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from deploy.console import make_console
     from deploy.export.pipeline import DEFAULT_MODELS
@@ -292,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         core=core,
         timeout=args.timeout,
         images_folder=args.images,
-        say=_say,
+        say=plain_say,
         log=err.print,
     )
     from bench.peers.table import render, render_details

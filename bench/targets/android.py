@@ -47,7 +47,7 @@ from deploy.artifacts.hashing import sha256_file
 from deploy.devices import checks
 from deploy.devices import info as info_parsing
 from deploy.devices.android import AndroidDevice
-from deploy.devices.base import DeviceInfo
+from deploy.devices.base import Device, DeviceInfo
 from deploy.devices.errors import DeviceError
 from deploy.devices.info import TemperatureSource
 
@@ -366,13 +366,18 @@ class AndroidShellTarget(Target):
         if self.device is not None:
             self.device.close()
 
-    def stop_runners(self, timeout_s: float) -> str:
+    def reconnect(self, timeout_s: float) -> Device:
+        """A fresh connection to the device (the session's one may be closed by Ctrl-C)."""
         options = {**self.options.device_options}
         options.setdefault("connect_timeout_s", min(5.0, timeout_s))
+        device = AndroidDevice(self.serial, **options)
+        device.open()
+        return device
+
+    def stop_runners(self, timeout_s: float) -> str:
         try:
-            device = AndroidDevice(self.serial, **options)
+            device = self.reconnect(timeout_s)
             try:
-                device.open()
                 killed = phone.kill_runners(device, device.root, timeout_s=timeout_s)
             finally:
                 device.close()

@@ -19,7 +19,7 @@ from bench.android.payload import payload_for
 from bench.store import DeviceRecord
 from bench.targets.android import AndroidShellTarget, Options
 from deploy.devices import info as info_parsing
-from deploy.devices.errors import DeviceError
+from deploy.devices.base import Device
 from deploy.devices.ssh import SshDevice, summary
 
 
@@ -91,13 +91,5 @@ class SshTarget(AndroidShellTarget):
         assert self.info is not None
         return f"{summary(self.info)}; provenance board"
 
-    def stop_runners(self, timeout_s: float) -> str:
-        try:
-            device = self.connection.connect(connect_timeout_s=min(5.0, timeout_s))
-            try:
-                killed = phone.kill_runners(device, device.root, timeout_s=timeout_s)
-            finally:
-                device.close()
-        except DeviceError as exc:
-            return f"could not check for a runner left running: {exc}"
-        return f"no runner left on the board (killed {killed})"
+    def reconnect(self, timeout_s: float) -> Device:
+        return self.connection.connect(connect_timeout_s=min(5.0, timeout_s))

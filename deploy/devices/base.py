@@ -246,6 +246,7 @@ class Device(abc.ABC):
     """A place to run models: files go in with push, results come back with pull or shell."""
 
     serial: str
+    root: str  # our folder on the device; everything we push lives under it
 
     @abc.abstractmethod
     def push(self, local: Path | str, remote: str | None = None) -> PushResult:
