@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    artifacts = options.selected_artifacts(args)
+    artifacts = options.ab_artifacts(args) or options.selected_artifacts(args)
     board_options = shell_options(args)
     needed = sum(a.path.stat().st_size for a in artifacts if a.path.exists())
     targets = [

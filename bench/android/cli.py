@@ -51,6 +51,7 @@ def add_shell_device_arguments(parser: argparse.ArgumentParser) -> None:
     (a phone over ADB, a board over SSH)."""
     options.add_selection_arguments(parser, "recipe names (default: all)")
     options.add_pte_argument(parser)
+    options.add_ab_argument(parser)
     options.add_measurement_arguments(parser)
     parser.add_argument(
         "--all-cores",
@@ -130,7 +131,7 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def run(args: argparse.Namespace) -> int:
 
-    artifacts = options.selected_artifacts(args)
+    artifacts = options.ab_artifacts(args) or options.selected_artifacts(args)
     devices = serials(args.serial)
     phone_options = options_from(args)
     needed = sum(a.path.stat().st_size for a in artifacts if a.path.exists())
@@ -169,6 +170,8 @@ def run_targets(
     )
     table.render(outcomes, console, command)
     console.print(f"stored in {args.store}")
+    for line in options.ab_lines(args, [r for o in outcomes for r in o.rows]) if args.ab else []:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     problems = []
     for outcome in outcomes:
         if outcome.error:

@@ -5,6 +5,7 @@ dropped mid-run is a failed round and a rerun measures what is missing."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -114,3 +115,19 @@ def test_a_connection_dropped_mid_run_is_a_failed_round_and_a_rerun_resumes(
     with Store.open(store) as db:
         ok = [r for r in db.runs() if r.status == "ok"]
     assert len(ok) >= 2
+
+
+def test_ab_on_a_board(sshd, tiny_pte, tmp_path, capsys):
+    import shutil
+
+    old, new = tmp_path / "old.pte", tmp_path / "new.pte"
+    shutil.copy(tiny_pte["fp32"], old)
+    shutil.copy(tiny_pte["int8"], new)
+    store = tmp_path / "ab.sqlite"
+    args = _args(sshd, store, old)
+    args = args[: args.index("--pte")] + ["--ab", str(old), str(new), "--rounds", "3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"A/B new\.pte / old\.pte = \d+\.\d{3} .*\(3 and 3 rounds\): [A-Z]+", out)
+    with Store.open(store) as db:
+        assert [r.model for r in db.runs()] == ["unlisted:old.pte", "unlisted:new.pte"] * 3
