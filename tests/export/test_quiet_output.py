@@ -19,7 +19,10 @@ NOISE = re.compile(
     r"|torchvision is not installed|LeafSpec|site-packages|Warning:|^[WIEF]\d{4} \d"
 )
 # Lines of ours on stderr: warnings, failed artifacts, progress of bench-peers.
-OURS = re.compile(r"^(warning|error|invalid): |^mobilenet_[\w.]+(:| \S+: median )")
+OURS = re.compile(
+    r"^(warning|error|invalid): "
+    r"|^(\[\d+/\d+\] )?mobilenet_[\w.]+(:| \S+( round \d+/\d+)?: median )"
+)
 
 
 def _run(args, cwd):
