@@ -85,16 +85,25 @@ def _grey_png(path, size, mode="L"):
     return path
 
 
+# The peak is the child's own high-water mark (VmHWM), reset after the imports: ru_maxrss would
+# keep the parent's size from before the exec (a pytest process that loaded torch: ~400 MB).
 _CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from deploy.images import preprocess
-report = {"before_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+
+def hwm_mb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+
+Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current size
+report = {"before_mb": hwm_mb()}
 try:
     report["means"] = preprocess(Path(sys.argv[1]), 224).mean(axis=(1, 2)).tolist()
 except Exception as exc:
     report["error"] = f"{type(exc).__name__}: {exc}"
-report["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+report["peak_mb"] = hwm_mb()
 print(json.dumps(report))
 """
 
