@@ -9,86 +9,13 @@ figures measure THIS HOST'S CPU, not a phone: the table says so.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any
 
-from bench import options, stats
+from bench import options
 from bench.errors import BenchError
+from bench.report.sessions import render_host
 from bench.runner import build
-from bench.runner.run import RunnerConfig
-from bench.session import Row, plain_say, run_session
-from bench.targets.host import (
-    BUSY_LOAD_PER_CPU,
-    HostTarget,
-    allowed_cpus,
-    default_core,
-    host_facts,
-    int8_note,
-)
-from deploy.models import paper
-
-# -- output -----------------------------------------------------------------------------------
-
-
-def render(rows: Sequence[Row], facts: dict[str, Any], config: RunnerConfig, console) -> None:
-    from rich.table import Table
-
-    title = (
-        f"bench-host: THIS HOST's CPU ({facts['cpu_model']}, core {facts['core']}, "
-        f"{config.threads} XNNPACK thread) - provenance host, not a phone"
-    )
-    table = Table(title=title)
-    table.add_column("model", no_wrap=True)
-    table.add_column("recipe", no_wrap=True)
-    for name in ("median ms *", "CI (rounds)", "p10", "rounds", "load ms"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for device in paper.DEVICES:
-        table.add_column(f"{device} (paper)", justify="right", no_wrap=True)
-    table.add_column("note", no_wrap=True)
-    for row in rows:
-        pixels = [f"{row.paper_ms[d]:g}" if d in row.paper_ms else "-" for d in paper.DEVICES]
-        notes = ["NOT STORED"] if row.not_stored else []
-        estimate = row.estimate
-        if estimate is None:
-            why = "; ".join([*notes, row.error])
-            table.add_row(row.model, row.recipe, "FAILED", "", "", "", "", *pixels, why)
-            continue
-        if row.rounds_failed:
-            notes.append(f"{row.rounds_failed} round(s) failed: {row.error}")
-        unstable = row.summary is not None and bool(row.summary.warnings)
-        table.add_row(
-            row.model,
-            row.recipe,
-            f"{estimate.median:.2f}",
-            stats.ci_text(estimate),
-            f"{estimate.p10:.2f}",
-            str(estimate.n_rounds),
-            f"{row.load_ms:.1f}" if row.load_ms is not None else "",
-            *pixels,
-            "; ".join([*notes, *(["unstable within one process"] if unstable else [])]),
-        )
-    console.print(table)
-    console.print(f"* {stats.HEADLINE}; CI from the rounds; p10: median of the round p10s")
-    console.print(
-        "paper: TFLite, one large core, one thread, on Pixel phones (deploy/models/paper.py); "
-        "ours: ExecuTorch + XNNPACK on this host's CPU. Compare trends, not absolute values.",
-        soft_wrap=True,
-    )
-    if (note := int8_note(facts)) and any(row.precision == "int8" for row in rows):
-        console.print(note, soft_wrap=True)
-    load, cpus = facts["loadavg"][0], facts.get("online_cpus") or 1
-    if load > BUSY_LOAD_PER_CPU * cpus:
-        console.print(
-            f"warning: this host is busy (load average {load:.1f} on {cpus} CPUs): other "
-            "processes share the pinned core, so these latencies are contended and will not "
-            "repeat; rerun on an idle machine",
-            soft_wrap=True,
-        )
-    for row in rows:
-        if row.summary is not None:
-            for warning in row.summary.warnings:
-                console.print(f"warning: {row.model} {row.recipe}: {warning}", soft_wrap=True)
-
+from bench.session import plain_say, run_session
+from bench.targets.host import HostTarget, allowed_cpus, default_core, host_facts
 
 # -- command ----------------------------------------------------------------------------------
 
@@ -132,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if outcome.error and not outcome.not_stored:
         raise BenchError(outcome.error)
     console = make_console()
-    render(outcome.rows, host_facts(core), config, console)
+    render_host(outcome.rows, host_facts(core), config, console)
     unstored = len(outcome.not_stored)
     locked = f", except {unstored} run(s): NOT STORED (see the errors above)" if unstored else ""
     console.print(f"stored in {args.store}{locked}")

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from bench import options
 from bench.errors import IOSHarnessError
+from bench.report.sessions import render_ios
 from bench.runner.run import RunnerConfig
-from bench.session import Outcome, run_session
+from bench.session import run_session
 from bench.store import ArtifactRecord
 from bench.targets.base import Artifact
 from bench.targets.ios import (
@@ -76,23 +77,6 @@ def _say(_label: str, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def render(outcome: Outcome) -> None:
-    """One line per (artifact, compute unit): the median of every round, or why it failed."""
-    where = f"on {outcome.name} [{outcome.provenance}]"
-    for row in outcome.rows:
-        label = f"{row.model} {row.recipe} {row.mask}"
-        s = row.summary
-        if s is None:
-            print(f"{label}: FAILED {where}: {row.error}")
-            continue
-        load = f", load {row.load_ms:.1f} ms" if row.load_ms is not None else ""
-        rounds = f", {len(row.rounds_ms)} rounds" if len(row.rounds_ms) > 1 else ""
-        print(
-            f"{label}: median {s.median:.2f} ms (n={s.n}{rounds}{load}) {where}"
-            + (" NOT STORED" if row.not_stored else "")
-        )
-
-
 # -- command ----------------------------------------------------------------------------------
 
 
@@ -146,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if outcome.error and not outcome.not_stored:
         raise IOSHarnessError(outcome.error)
-    render(outcome)
+    render_ios(outcome)
     if unstored := len(outcome.not_stored):
         print(f"stored in {args.store}, except {unstored} run(s): NOT STORED (see the errors)")
     else:

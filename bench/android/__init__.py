@@ -8,9 +8,8 @@ one thread (cooling down between artifacts), store every run, print a table besi
 - `phone`: shell-level steps on one device: facts, thermal snapshots, cooldown, run, kill
 - `app`: the in-app path (install the APK, start it, pull its result)
 - `simpleperf`: `simpleperf stat` on a phone (parser; not wired yet)
-- `table`: the printed table
 - `cli`: `python -m bench bench-android` (nox -s bench-android)
 
 The target is `bench.targets.android`; the measuring loop (resume, failures, Ctrl-C) is the
-one of every target, `bench.session`.
+one of every target, `bench.session`; the printed table is `bench.report.sessions`.
 """

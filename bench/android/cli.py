@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import options
-from bench.android import table
 from bench.errors import AndroidBenchError
+from bench.report.sessions import render_devices
 from bench.session import run_session
 from bench.targets.android import MODES, HostChecks, Options, android_target
 from bench.targets.base import Artifact, Target
@@ -168,7 +168,7 @@ def run_targets(
         skip_stored=not args.force,
         say=say,
     )
-    table.render(outcomes, console, command)
+    render_devices(outcomes, console, command)
     console.print(f"stored in {args.store}")
     for line in options.ab_lines(args, [r for o in outcomes for r in o.rows]) if args.ab else []:
         console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -14,8 +14,9 @@ same real image as input, the same statistics as bench_runner):
 
 Modules: `prepare` (peer models: state dict, ONNX fp32/int8, input file; cached by content),
 `_measure` (the child process of one peer measurement, printing the runner result JSON),
-`table` (ratios ours / fastest peer, GMAC/s, rendering), `bench` (the command: prepare, then the
-one measuring loop `bench.session` over `bench.targets.peers.PeersTarget`, then the table).
+`bench` (the command: prepare, then the one measuring loop `bench.session` over
+`bench.targets.peers.PeersTarget`, then the tables of `bench.report.peers`: ratios ours / fastest
+peer, GMAC/s, rendering).
 Peer runs are stored with provenance `peer` and the runtime as the runner name; our runs with
 provenance `host`, as bench-host stores them.
 """

@@ -24,9 +24,10 @@ from bench.errors import BenchError, PeerError
 from bench.options import DEFAULT_MANIFEST, manifest_artifacts
 from bench.peers import ORDER, OUR_RUNTIMES, RUNTIMES
 from bench.peers.prepare import PEERS_ROOT, PeerModels, prepare
-from bench.peers.table import PeerRow, build_rows
+from bench.report.peers import PeerRow, build_rows
+from bench.rows import Outcome
 from bench.runner.run import RunnerConfig
-from bench.session import Outcome, Say, plain_say, run_session
+from bench.session import Say, plain_say, run_session
 from bench.store import DEFAULT_PATH
 from bench.targets.base import Artifact
 from bench.targets.host import allowed_cpus, default_core, host_facts
@@ -286,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
         say=plain_say,
         log=err.print,
     )
-    from bench.peers.table import render, render_details
+    from bench.report.peers import render, render_details
 
     facts = host_facts(core)
     render(result.rows, facts, console)

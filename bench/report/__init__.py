@@ -1,4 +1,5 @@
-"""Reports of a `bench.compare.Comparison`: every writer, through one registry.
+"""Reports of a `bench.compare.Comparison`: every writer, through one registry; and the tables
+the measuring commands print.
 
 - `writers`: the registry, format name -> writer (terminal, markdown, csv, html, json); the
   command line (`cli`) offers `--<name> PATH` for every file writer.
@@ -6,5 +7,7 @@
   numbers, same rounding).
 - `terminal` (rich), `tabular` (Markdown and CSV), `html` (one page, `plots` embedded),
   `json` (versioned, for dashboards and CI).
+- `sessions` (bench-host, bench-android, bench-ssh, bench-ios) and `peers` (bench-peers): the
+  tables the measuring commands print, from plain session data (`bench.rows`).
 - `render_check`: opens an HTML report in headless Chromium and checks that it renders.
 """

@@ -28,8 +28,6 @@ from bench.store import DeviceRecord
 from bench.targets.base import Artifact, Measured, Target, Variant
 from bench.targets.machine import RoundWatch
 
-# Above this 1-minute load average per CPU the table warns that figures are contended.
-BUSY_LOAD_PER_CPU = 0.5
 #: the metric --count-instructions stores with every run (RunRecord.metrics)
 INSTRUCTIONS_METRIC = "instructions_per_inference"
 
@@ -73,17 +71,6 @@ def int8_dot_features(cpuinfo: str | None = None) -> list[str]:
             present = set(value.split())
             return [f for f in INT8_DOT_FEATURES if f in present]
     return []
-
-
-def int8_note(facts: dict[str, Any]) -> str | None:
-    """What to tell a reader of int8 figures from an x86 CPU without an int8 dot product."""
-    if facts.get("int8_dot") != [] or facts.get("machine") not in ("x86_64", "AMD64"):
-        return None
-    return (
-        "This CPU has no int8 dot product (AVX-VNNI / AVX512-VNNI): XNNPACK's int8 "
-        "convolutions use 16-bit multiply-adds here and run at about its fp32 speed, so int8 "
-        "figures from it do not carry over to arm64 phones (see benchmarks/layer_kernels.py)."
-    )
 
 
 def host_facts(core: int) -> dict[str, Any]:

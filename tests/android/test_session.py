@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.android import phone, table
+from bench.android import phone
+from bench.report.sessions import render_devices
 from bench.session import run_session
 from bench.store import Store
 from bench.targets.android import HostChecks, android_target
@@ -45,7 +46,7 @@ def _render(outcomes) -> str:
     from rich.console import Console
 
     buffer = io.StringIO()
-    table.render(outcomes, Console(file=buffer, width=400))
+    render_devices(outcomes, Console(file=buffer, width=400))
     return buffer.getvalue()
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import host
 from bench.cli import main
+from bench.report import sessions
+from bench.rows import Row
 from bench.runner.run import RunnerConfig
-from bench.session import Row, run_session
+from bench.session import run_session
 from bench.store import ArtifactRecord, Store
 from bench.targets import host as host_target
 from bench.targets.base import Artifact
@@ -66,7 +67,9 @@ def test_table_notes_int8_on_an_x86_cpu_without_int8_dot_product():
     ):
         row = _row("m", f"xnnpack-{precision}", precision, summary)
         console = Console(record=True, width=200)
-        host.render([row], {**facts, "machine": "x86_64", "int8_dot": int8_dot}, FAST, console)
+        sessions.render_host(
+            [row], {**facts, "machine": "x86_64", "int8_dot": int8_dot}, FAST, console
+        )
         assert ("no int8 dot product" in console.export_text()) is expected
 
 

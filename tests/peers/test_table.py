@@ -6,7 +6,7 @@ import pytest
 from rich.console import Console
 
 from bench.peers import GOALS, RUNTIMES
-from bench.peers.table import build_rows, fastest_peer, render, render_details
+from bench.report.peers import build_rows, fastest_peer, render, render_details
 
 MADDS = {"m": 300_000_000}
 

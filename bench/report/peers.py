@@ -1,4 +1,4 @@
-"""The peer table: per model, every runtime's median, ours / the fastest peer, and GMAC/s.
+"""The bench-peers tables: per model, every runtime's median, ours / the fastest peer, and GMAC/s.
 
 `build_rows(samples, madds)` is pure (samples in, rows out) so the ratios are tested on known
 numbers; `render` prints them with rich.
@@ -12,7 +12,7 @@ from typing import Any
 
 from bench import stats
 from bench.peers import GOALS, RUNTIMES
-from bench.targets.host import int8_note
+from bench.report.sessions import int8_note
 
 
 @dataclass(frozen=True)
