@@ -21,6 +21,7 @@ Here and only here do measure, verify and store meet.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import sys
 import threading
 import uuid
@@ -28,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import stats
 from bench.errors import ArtifactError, BenchError, ResultSchemaError, RunnerError
 from bench.rows import Outcome, Row
 from bench.runner.run import RunnerConfig
@@ -390,8 +390,8 @@ class _Worker:
             self._say(f"{label}: {measured.status}: {row.functional} (no latency: not timed)")
         elif row.summary is not None:
             where = f"run {row.run_id}" if row.run_ids and not row.not_stored else "NOT STORED"
-            median = stats.summarize(result.samples_ms)
-            self._say(f"{label}: median {median.median:.2f} ms (n={median.n}, {where})")
+            median = statistics.median(result.samples_ms)
+            self._say(f"{label}: median {median:.2f} ms (n={len(result.samples_ms)}, {where})")
 
 
 def _now() -> str:

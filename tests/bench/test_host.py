@@ -23,6 +23,9 @@ from tests.bench.test_store import locked_by_another_process
 from tests.export.helpers import make_entry
 
 FAST = RunnerConfig(warmup=1, iterations=5)
+#: bench-host's options for one short round per artifact
+ONE_FAST_ROUND = ["--rounds", "1", "--iterations", "5", "--warmup", "1", "--min-time", "0"]
+ONE_FAST_ROUND += ["--target-precision", "0"]
 
 
 def _artifact(path: Path, model="mobilenet_v2_1.0_224", recipe="xnnpack_fp32", sha=None):
@@ -151,18 +154,7 @@ def fake_manifest(tiny_pte, tmp_path):
 def test_cli_bench_host(fake_manifest, tmp_path, capsys):
     store = tmp_path / "results" / "bench.sqlite"
     argv = ["bench-host", "--manifest", str(fake_manifest), "--store", str(store)]
-    argv += [
-        "--rounds",
-        "1",
-        "--iterations",
-        "5",
-        "--warmup",
-        "1",
-        "--min-time",
-        "0",
-        "--target-precision",
-        "0",
-    ]
+    argv += ONE_FAST_ROUND
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "THIS HOST" in out and "Pixel 1 (paper)" in out
@@ -226,18 +218,7 @@ def test_cli_bench_host_with_a_locked_store(fake_manifest, tmp_path, capsys, mon
     store = tmp_path / "results" / "bench.sqlite"
     Store.open(store).close()
     argv = ["bench-host", "--manifest", str(fake_manifest), "--store", str(store)]
-    argv += [
-        "--rounds",
-        "1",
-        "--iterations",
-        "5",
-        "--warmup",
-        "1",
-        "--min-time",
-        "0",
-        "--target-precision",
-        "0",
-    ]
+    argv += ONE_FAST_ROUND
     with locked_by_another_process(store):
         assert main(argv) == 2
         captured = capsys.readouterr()
