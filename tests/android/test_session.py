@@ -291,7 +291,7 @@ def test_kill_runners_kills_only_our_runner(start_phone, device_options):
             f"setsid sh -c 'cd {folder} && echo $$ > .runner-x.pid && exec ./bench_runner' "
             "> /dev/null 2>&1 < /dev/null &"
         )
-        deadline = time.monotonic() + 5  # toybox's setsid may fork: wait for the runner alone
+        deadline = time.monotonic() + 15  # toybox's setsid may fork: wait for the runner alone
         while len(_runners_in(sim.root)) != 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         (host_folder / ".runner-y.pid").write_text("1\n")  # pid 1 is not ours: left alone
