@@ -51,8 +51,18 @@ def _render(outcomes) -> str:
 
 
 def _runners_in(sandbox: Path) -> list[int]:
-    """Host pids of bench_runner processes on the simulated phone whose folder is `sandbox`."""
-    return phone_processes(sandbox, "bench_runner")
+    """Host pids of bench_runner processes on the simulated phone whose folder is `sandbox`:
+    the program itself (`./bench_runner ...`, or a script's `sh ./bench_runner`), not a shell
+    whose command text merely mentions it (`sh -c '... exec ./bench_runner'`)."""
+    return [pid for pid in phone_processes(sandbox, "bench_runner") if _runs_bench_runner(pid)]
+
+
+def _runs_bench_runner(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(arg == b"bench_runner" or arg.endswith(b"/bench_runner") for arg in argv[:2])
 
 
 def test_x86_64_simulator_end_to_end_and_resume(start_phone, tiny_artifacts, options, tmp_path):
