@@ -176,3 +176,27 @@ def compare(session: nox.Session) -> None:
 def export(session: nox.Session) -> None:
     """Export validated ExecuTorch artifacts + manifest (`-- --models ... --recipes ...`)."""
     _run_py(session, "-m", "deploy", "export", *session.posargs)
+
+
+@nox.session(name="train-digits")
+def train_digits(session: nox.Session) -> None:
+    """Train a small MobileNet on scikit-learn's digits; write its checkpoint (`-- --out F`)."""
+    _run_py(session, "-m", "deploy", "train-digits", *session.posargs)
+
+
+@nox.session
+def evaluate(session: nox.Session) -> None:
+    """Top-1/top-5 of the artifacts on a labelled folder, beside eager fp32 (`-- --data DIR`)."""
+    _run_py(session, "-m", "bench", "evaluate", *session.posargs)
+
+
+@nox.session
+def profile(session: nox.Session) -> None:
+    """Per-layer profiles from the store: time, GMAC/s, % of peak (`-- --models ...`)."""
+    _run_py(session, "-m", "bench", "profile", *session.posargs)
+
+
+@nox.session
+def sweep(session: nox.Session) -> None:
+    """Measure the papers' grid on a device; its latency-accuracy frontier (`-- --budget-ms 10`)."""
+    _run_py(session, "-m", "bench", "sweep", *session.posargs)

@@ -1,6 +1,6 @@
 """The results store: one SQLite file (default results/bench.sqlite), versioned with migrations.
 
-Tables (schema version 4):
+Tables (schema version 5):
 
     devices    id (PK: "host:<hostname>", an adb serial, "ssh:<host>", ...), kind
                (phone|board|host|simulator|peer),
@@ -20,6 +20,20 @@ Tables (schema version 4):
     samples    run_id -> runs, phase (warmup|measured), idx, latency_ms
     metrics    [v4] run_id -> runs, name, value, unit: deterministic figures measured with a run
                (e.g. instructions per inference), never latencies
+    evaluations  [v5] id, device_id -> devices (the runtime that ran it: the host), model,
+               artifact_sha256 (NULL for the eager fp32 model), recipe ("eager-fp32" for it),
+               weights_sha256, data_sha256 (the labelled folder's hash), data_folder, images,
+               skipped, top1, top5 (fractions), reference_top1/5 (eager fp32 on the same
+               images), created_at, detail_json
+    profiles   [v5] id, device_id -> devices, artifact_sha256 -> artifacts, provenance,
+               session_id (the timed session it was taken beside; profiling never enters a
+               latency), iterations, total_ms (median per-inference time inside the profile),
+               etdump_sha256, created_at, detail_json
+    profile_layers [v5] profile_id -> profiles, idx, name, op, kernel, stride, groups,
+               in_channels, out_channels, madds (count), time_ms (median over the profiled
+               iterations), delegated (1|0), detail_json
+    peaks      [v5] id, device_id -> devices, precision, gmacs (the core's measured peak MAC
+               rate), madds, median_ms, probe_sha256, provenance, created_at, detail_json
 
 Provenance is one of phone, board, host, simulator, emulated, peer. An EMULATED run (qemu) is
 kept as a functional check only: its output checksum/top1 are stored, its timings are not (no
@@ -53,7 +67,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -216,8 +230,76 @@ def _v4(db: sqlite3.Connection) -> None:
     )
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    """Accuracy beside latency (evaluations), per-layer profiles, and each core's peak MAC rate."""
+    _script(
+        db,
+        """
+        CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            device_id TEXT NOT NULL REFERENCES devices(id),
+            model TEXT NOT NULL,
+            artifact_sha256 TEXT,
+            recipe TEXT NOT NULL,
+            weights_sha256 TEXT NOT NULL DEFAULT '',
+            data_sha256 TEXT NOT NULL,
+            data_folder TEXT NOT NULL DEFAULT '',
+            images INTEGER NOT NULL,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            top1 REAL NOT NULL,
+            top5 REAL,
+            reference_top1 REAL,
+            reference_top5 REAL,
+            created_at TEXT NOT NULL,
+            detail_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX evaluations_identity ON evaluations (model, recipe, data_sha256);
+        CREATE TABLE profiles (
+            id INTEGER PRIMARY KEY,
+            device_id TEXT NOT NULL REFERENCES devices(id),
+            artifact_sha256 TEXT NOT NULL REFERENCES artifacts(sha256),
+            provenance TEXT NOT NULL,
+            session_id TEXT,
+            iterations INTEGER NOT NULL,
+            total_ms REAL,
+            etdump_sha256 TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            detail_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE profile_layers (
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            op TEXT NOT NULL,
+            kernel INTEGER,
+            stride INTEGER,
+            groups INTEGER,
+            in_channels INTEGER,
+            out_channels INTEGER,
+            madds INTEGER,
+            time_ms REAL NOT NULL,
+            delegated INTEGER NOT NULL DEFAULT 1,
+            detail_json TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (profile_id, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE peaks (
+            id INTEGER PRIMARY KEY,
+            device_id TEXT NOT NULL REFERENCES devices(id),
+            precision TEXT NOT NULL,
+            gmacs REAL NOT NULL,
+            madds INTEGER NOT NULL,
+            median_ms REAL NOT NULL,
+            probe_sha256 TEXT NOT NULL DEFAULT '',
+            provenance TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            detail_json TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+    )
+
+
 # MIGRATIONS[i] takes a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -417,6 +499,86 @@ class StoredRun:
     session_id: str  # "run-<id>" for a run stored before rounds existed (v4)
     round: int
 
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """Top-1/top-5 of one model or artifact on one labelled folder (fractions in [0, 1])."""
+
+    device_id: str
+    model: str
+    recipe: str  # the artifact's recipe, or EAGER_RECIPE for the eager fp32 model
+    data_sha256: str
+    images: int
+    top1: float
+    top5: float | None = None
+    artifact_sha256: str | None = None  # None for the eager model
+    weights_sha256: str = ""
+    data_folder: str = ""
+    skipped: int = 0
+    reference_top1: float | None = None  # eager fp32 on the same images
+    reference_top5: float | None = None
+    created_at: str = field(default_factory=_now)
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None  # set when read back
+
+
+EAGER_RECIPE = "eager-fp32"
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One layer of a profile: what it is (from the model, never a file name) and its time."""
+
+    idx: int
+    name: str
+    op: str  # "conv", "dwconv", "linear", "other", ...
+    time_ms: float  # median over the profiled iterations
+    kernel: int | None = None
+    stride: int | None = None
+    groups: int | None = None
+    in_channels: int | None = None
+    out_channels: int | None = None
+    madds: int | None = None
+    delegated: bool = True
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """A profiling round of one artifact on one device, kept apart from the timed rounds."""
+
+    device_id: str
+    artifact_sha256: str
+    provenance: str
+    iterations: int
+    layers: tuple[LayerRecord, ...] = ()
+    total_ms: float | None = None
+    session_id: str | None = None
+    etdump_sha256: str = ""
+    created_at: str = field(default_factory=_now)
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None  # set when read back
+
+
+@dataclass(frozen=True)
+class PeakRecord:
+    """A core's measured peak MAC rate for one precision (a large 1x1 convolution)."""
+
+    device_id: str
+    precision: str
+    gmacs: float
+    madds: int
+    median_ms: float
+    provenance: str
+    probe_sha256: str = ""
+    created_at: str = field(default_factory=_now)
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None  # set when read back
+
+
+# The columns read back into each record, in the order of its fields (detail and id follow).
+_EVALUATION_FIELDS = tuple(f.name for f in fields(EvaluationRecord))[:-2]
+_PEAK_FIELDS = tuple(f.name for f in fields(PeakRecord))[:-2]
 
 _RUN_QUERY = """
 SELECT r.id, r.device_id, d.kind, r.artifact_sha256, a.model, a.recipe, a.precision,
@@ -701,8 +863,7 @@ class Store:
         valid = run.provenance in TIMED_PROVENANCES and run.status == "ok"
         try:
             with self._transaction():
-                for record in [*self._pending.values(), *records]:
-                    self._put(record)
+                self._flush_pending(records)
                 cur = self._db.execute(
                     """INSERT INTO runs (device_id, artifact_sha256, provenance, status, error,
                            runner_name, runner_version, executorch_version, threads, core_mask,
@@ -762,6 +923,26 @@ class Store:
             raise self._write_error(exc) from None
         self._pending.clear()
         return run_id
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction that also writes the pending upserts; errors in one line."""
+        try:
+            with self._transaction():
+                self._flush_pending()
+                yield
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"cannot write to {self.path}: {exc} (upsert the device and the artifact first)"
+            ) from None
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from None
+        self._pending.clear()
+
+    def _flush_pending(self, records: Iterable[DeviceRecord | ArtifactRecord] = ()) -> None:
+        """Write the upserts that met a lock, and `records`, in the caller's transaction."""
+        for record in [*self._pending.values(), *records]:
+            self._put(record)
 
     def save_run(
         self,
@@ -920,6 +1101,204 @@ class Store:
         )
         return [float(r[0]) for r in rows]
 
+    # -- accuracy, profiles, peaks (v5) ---------------------------------------------------------
+
+    def record_evaluation(self, ev: EvaluationRecord) -> int:
+        """Store one evaluation (its device must have been upserted); returns its id."""
+        with self._writing():
+            cursor = self._db.execute(
+                """INSERT INTO evaluations (device_id, model, artifact_sha256, recipe,
+                       weights_sha256, data_sha256, data_folder, images, skipped, top1, top5,
+                       reference_top1, reference_top5, created_at, detail_json)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    ev.device_id,
+                    ev.model,
+                    ev.artifact_sha256,
+                    ev.recipe,
+                    ev.weights_sha256,
+                    ev.data_sha256,
+                    ev.data_folder,
+                    ev.images,
+                    ev.skipped,
+                    ev.top1,
+                    ev.top5,
+                    ev.reference_top1,
+                    ev.reference_top5,
+                    ev.created_at,
+                    json.dumps(ev.detail, sort_keys=True, default=str),
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def evaluations(
+        self,
+        *,
+        model: str | None = None,
+        recipe: str | None = None,
+        artifact_sha256: str | None = None,
+        data_sha256: str | None = None,
+    ) -> list[EvaluationRecord]:
+        """Stored evaluations, oldest first, filtered by any of the given fields."""
+        where, params = _filters(
+            ("model", model),
+            ("recipe", recipe),
+            ("artifact_sha256", artifact_sha256),
+            ("data_sha256", data_sha256),
+        )
+        rows = self._db.execute(
+            f"SELECT {', '.join(_EVALUATION_FIELDS)}, detail_json, id FROM evaluations"
+            + where
+            + " ORDER BY id",
+            params,
+        )
+        return [
+            EvaluationRecord(
+                **dict(zip(_EVALUATION_FIELDS, row[:14], strict=True)),
+                detail=json.loads(row[14] or "{}"),
+                id=row[15],
+            )
+            for row in rows
+        ]
+
+    def record_profile(self, profile: ProfileRecord) -> int:
+        """Store a profile and its layers in one transaction; returns its id."""
+        with self._writing():
+            cursor = self._db.execute(
+                """INSERT INTO profiles (device_id, artifact_sha256, provenance, session_id,
+                       iterations, total_ms, etdump_sha256, created_at, detail_json)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    profile.device_id,
+                    profile.artifact_sha256,
+                    profile.provenance,
+                    profile.session_id,
+                    profile.iterations,
+                    profile.total_ms,
+                    profile.etdump_sha256,
+                    profile.created_at,
+                    json.dumps(profile.detail, sort_keys=True, default=str),
+                ),
+            )
+            profile_id = int(cursor.lastrowid or 0)
+            self._db.executemany(
+                """INSERT INTO profile_layers (profile_id, idx, name, op, kernel, stride, groups,
+                       in_channels, out_channels, madds, time_ms, delegated, detail_json)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        profile_id,
+                        layer.idx,
+                        layer.name,
+                        layer.op,
+                        layer.kernel,
+                        layer.stride,
+                        layer.groups,
+                        layer.in_channels,
+                        layer.out_channels,
+                        layer.madds,
+                        layer.time_ms,
+                        int(layer.delegated),
+                        json.dumps(layer.detail, sort_keys=True, default=str),
+                    )
+                    for layer in profile.layers
+                ],
+            )
+        return profile_id
+
+    def profiles(
+        self, *, device_id: str | None = None, artifact_sha256: str | None = None
+    ) -> list[ProfileRecord]:
+        """Stored profiles with their layers, oldest first."""
+        where, params = _filters(("device_id", device_id), ("artifact_sha256", artifact_sha256))
+        rows = self._db.execute(
+            """SELECT device_id, artifact_sha256, provenance, iterations, total_ms, session_id,
+                      etdump_sha256, created_at, detail_json, id FROM profiles"""
+            + where
+            + " ORDER BY id",
+            params,
+        ).fetchall()
+        profiles = []
+        for row in rows:
+            layers = tuple(
+                LayerRecord(
+                    idx=lr[0],
+                    name=lr[1],
+                    op=lr[2],
+                    kernel=lr[3],
+                    stride=lr[4],
+                    groups=lr[5],
+                    in_channels=lr[6],
+                    out_channels=lr[7],
+                    madds=lr[8],
+                    time_ms=lr[9],
+                    delegated=bool(lr[10]),
+                    detail=json.loads(lr[11] or "{}"),
+                )
+                for lr in self._db.execute(
+                    """SELECT idx, name, op, kernel, stride, groups, in_channels, out_channels,
+                              madds, time_ms, delegated, detail_json
+                       FROM profile_layers WHERE profile_id = ? ORDER BY idx""",
+                    (row[9],),
+                )
+            )
+            profiles.append(
+                ProfileRecord(
+                    device_id=row[0],
+                    artifact_sha256=row[1],
+                    provenance=row[2],
+                    iterations=row[3],
+                    layers=layers,
+                    total_ms=row[4],
+                    session_id=row[5],
+                    etdump_sha256=row[6],
+                    created_at=row[7],
+                    detail=json.loads(row[8] or "{}"),
+                    id=row[9],
+                )
+            )
+        return profiles
+
+    def record_peak(self, peak: PeakRecord) -> int:
+        """Store one peak measurement; returns its id."""
+        with self._writing():
+            cursor = self._db.execute(
+                """INSERT INTO peaks (device_id, precision, gmacs, madds, median_ms, probe_sha256,
+                       provenance, created_at, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    peak.device_id,
+                    peak.precision,
+                    peak.gmacs,
+                    peak.madds,
+                    peak.median_ms,
+                    peak.probe_sha256,
+                    peak.provenance,
+                    peak.created_at,
+                    json.dumps(peak.detail, sort_keys=True, default=str),
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def peaks(
+        self, *, device_id: str | None = None, precision: str | None = None
+    ) -> list[PeakRecord]:
+        """Stored peak measurements, oldest first."""
+        where, params = _filters(("device_id", device_id), ("precision", precision))
+        rows = self._db.execute(
+            f"SELECT {', '.join(_PEAK_FIELDS)}, detail_json, id FROM peaks"
+            + where
+            + " ORDER BY id",
+            params,
+        )
+        return [
+            PeakRecord(
+                **dict(zip(_PEAK_FIELDS, row[:8], strict=True)),
+                detail=json.loads(row[8] or "{}"),
+                id=row[9],
+            )
+            for row in rows
+        ]
+
     def device(self, device_id: str) -> DeviceRecord | None:
         row = self._db.execute(
             "SELECT id, kind, name, model, soc, abi, os, metadata_json FROM devices WHERE id = ?",
@@ -932,6 +1311,14 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _filters(*pairs: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """(" WHERE a = ? AND b = ?", [a, b]) for the pairs whose value is not None."""
+    given = [(column, value) for column, value in pairs if value is not None]
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in given), [v for _, v in given]
 
 
 # -- `python -m bench.store import-unstored [STORE]` ------------------------------------------

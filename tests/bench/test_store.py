@@ -17,10 +17,15 @@ import pytest
 from bench.errors import StoreError, StoreLockedError
 from bench.results import RunnerResult
 from bench.store import (
+    EAGER_RECIPE,
     MIGRATIONS,
     SCHEMA_VERSION,
     ArtifactRecord,
     DeviceRecord,
+    EvaluationRecord,
+    LayerRecord,
+    PeakRecord,
+    ProfileRecord,
     RunRecord,
     Store,
     unstored_folder,
@@ -415,3 +420,48 @@ def test_rounds_and_metrics(tmp_path):
         assert store.metrics(last.id) == {"instructions_per_inference": (1.5e9 + 1, "instructions")}
         assert store.samples(last.id) == [5.0]
         assert store.metrics(legacy.id) == {}
+
+
+def test_evaluations_profiles_and_peaks(tmp_path):
+    """v5: a v4 store gains accuracy, profile and peak tables; each reads back as written, and a
+    row for an unknown device is one line, not an IntegrityError."""
+    path = tmp_path / "v5.sqlite"
+    old = Store.open(path, _target_version=4)
+    _fill(old)
+    old.close()
+    with Store.open(path) as store:
+        assert store.schema_version == 5
+        eager = EvaluationRecord("host:vm", "m", EAGER_RECIPE, "d" * 64, 100, 0.97, 1.0)
+        store.record_evaluation(eager)
+        int8 = EvaluationRecord(
+            "host:vm",
+            "m",
+            "xnnpack_int8",
+            "d" * 64,
+            100,
+            0.96,
+            0.99,
+            artifact_sha256=SHA,
+            reference_top1=0.97,
+            detail={"limit": 100},
+        )
+        store.record_evaluation(int8)
+        assert [e.top1 for e in store.evaluations(model="m")] == [0.97, 0.96]
+        (back,) = store.evaluations(artifact_sha256=SHA)
+        assert (back.reference_top1, back.detail, back.recipe) == (
+            0.97,
+            {"limit": 100},
+            "xnnpack_int8",
+        )
+        layers = (
+            LayerRecord(0, "features.0", "conv", 0.5, kernel=3, stride=2, groups=1, madds=10),
+            LayerRecord(1, "features.1", "dwconv", 0.25, kernel=3, groups=16, delegated=False),
+        )
+        pid = store.record_profile(ProfileRecord("host:vm", SHA, "host", 20, layers, total_ms=0.8))
+        (profile,) = store.profiles(artifact_sha256=SHA)
+        assert profile.id == pid and profile.layers == layers and profile.total_ms == 0.8
+        store.record_peak(PeakRecord("host:vm", "int8", 150.0, 10**9, 6.7, "host"))
+        assert [p.gmacs for p in store.peaks(device_id="host:vm", precision="int8")] == [150.0]
+        assert store.peaks(precision="fp32") == []
+        with pytest.raises(StoreError, match="upsert the device"):
+            store.record_peak(PeakRecord("host:nobody", "int8", 1.0, 1, 1.0, "host"))
