@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "PyTorch eager and ONNX Runtime beside our artifacts on this host, one thread",
     ),
     "bench-ios": ("bench.ios", "benchmark Core ML artifacts on an iPhone (macOS with Xcode)"),
+    "profile": (
+        "bench.profile.cli",
+        "per-layer profiles (--profile): time, MAdds, GMAC/s, % of the core's peak; --devices",
+    ),
     "compare": (
         "bench.report.cli",
         "compare latencies across devices and with the papers; --baseline: regression gate",

@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_pte_argument(parser)
     options.add_ab_argument(parser)
     options.add_measurement_arguments(parser)
+    options.add_profile_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per runner process")
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         rounds=options.rounds(args),
         skip_stored=False,
         say=plain_say,
+        **options.profile_options(args),
     )
     if outcome.error and not outcome.not_stored:
         raise BenchError(outcome.error)
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     unstored = len(outcome.not_stored)
     locked = f", except {unstored} run(s): NOT STORED (see the errors above)" if unstored else ""
     console.print(f"stored in {args.store}{locked}")
+    if args.profile:
+        console.print(f"per-layer profiles: python -m bench profile --store {args.store}")
     for line in options.ab_lines(args, outcome.rows) if args.ab else []:
         console.print(line, soft_wrap=True, markup=False)
     return 2 if outcome.failed else 0

@@ -104,6 +104,40 @@ def add_measurement_arguments(
     )
 
 
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """--profile, --profile-iterations, --probes: per-layer profiles after the timed rounds."""
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the timed rounds, profile each artifact in a separate round (ETDump, never "
+        "timed) and store its per-layer times; also time the peak probe once per precision "
+        "(shown by `python -m bench profile`)",
+    )
+    parser.add_argument(
+        "--profile-iterations",
+        type=int,
+        default=30,
+        help="--profile: measured iterations of the profiling round",
+    )
+    parser.add_argument(
+        "--probes",
+        type=Path,
+        default=None,
+        help="--profile: the peak probes' folder (default: probes/ beside the manifest; "
+        "exported there on first use)",
+    )
+
+
+def profile_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run_session keywords of add_profile_arguments (none without --profile)."""
+    if not getattr(args, "profile", False):
+        return {}
+    if args.profile_iterations < 1:
+        raise BenchError(f"--profile-iterations {args.profile_iterations}: give at least 1")
+    probes = args.probes or Path(args.manifest).parent / "probes"
+    return {"profile": True, "profile_iterations": args.profile_iterations, "probes": probes}
+
+
 def rounds(args: argparse.Namespace) -> int:
     """--rounds, checked: at least 1."""
     if args.rounds < 1:

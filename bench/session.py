@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -101,6 +102,7 @@ class _Worker:
         rounds: int,
         stop: threading.Event,
         say: Say,
+        profile: Profiling | None = None,
     ) -> None:
         self.target = target
         self.artifacts = list(artifacts)
@@ -113,6 +115,9 @@ class _Worker:
         self.say = say
         self.outcome = Outcome(target.label)
         self.opened = False
+        self.profiling = profile
+        #: (row, artifact, variant) of every planned pair, in order: what --profile profiles
+        self._profiled: list[tuple[Row, Artifact, Variant]] = []
 
     def _say(self, message: str) -> None:
         self.say(self.target.label, message)
@@ -158,6 +163,8 @@ class _Worker:
             todo = self._plan(store, record.id)
             if todo:
                 self._measure(store, todo, record.id)
+            if self.profiling is not None and not self.stop.is_set():
+                self._profile(store, record.id)
         if not self.stop.is_set() and (done := target.finish()):
             self._say(done)
 
@@ -192,11 +199,13 @@ class _Worker:
                     if done:
                         self._fill_stored(store, row, art, variant, session_id, device_id)
                 if done >= rounds:
+                    self._profiled.append((row, art, variant))
                     row.status = "skipped"
                     row.notes.append(f"stored session {session_id}")
                     skipped += 1
                     continue
                 todo.append(Planned(art, variant, row, session_id or new_session, done))
+                self._profiled.append((row, art, variant))
         if skipped:
             self._say(
                 f"{skipped} run(s) already in the store: skipped (--force measures them again)"
@@ -393,6 +402,103 @@ class _Worker:
             median = statistics.median(result.samples_ms)
             self._say(f"{label}: median {median:.2f} ms (n={len(result.samples_ms)}, {where})")
 
+    # -- profiling (--profile): separate untimed rounds, after the timed ones -------------------
+
+    def _profile(self, store: Store, device_id: str) -> None:
+        """One profiling round per measured artifact (ETDump, stored as a ProfileRecord with the
+        timed session's id), then the peak probe of each precision the store has no peak for."""
+        from bench.profile.record import build_profile, etdump_folder, profiling_config
+
+        assert self.profiling is not None
+        target, out, failures = self.target, self.outcome, []
+        if not target.timed:
+            self._say("no profile: this device's times are not timings (emulated)")
+            return
+        seen: set[tuple[str, Path]] = set()
+        precisions = []
+        for row, art, variant in self._profiled:
+            if self.stop.is_set():
+                out.interrupted = True
+                return
+            if _key(art) in seen or row.status not in ("ok", "skipped"):
+                continue
+            if not row.session_id:
+                continue
+            seen.add(_key(art))
+            rec = art.record
+            label = f"{rec.model} {rec.recipe}"
+            config = profiling_config(variant.config, self.profiling.iterations)
+            try:
+                with tempfile.TemporaryDirectory(prefix="bench-etdump-") as tmp:
+                    local = Path(tmp) / "profile.etdp"
+                    result = target.profile(
+                        art, Variant(config, variant.mask, variant.key), label, local
+                    )
+                    if result.artifact_sha256 != rec.sha256:
+                        raise ArtifactError(f"{label}: the profiled file is not {rec.sha256[:12]}")
+                    profile, mapped = build_profile(
+                        local,
+                        art.path,
+                        device_id=device_id,
+                        artifact_sha256=rec.sha256,
+                        provenance=target.provenance_for(art),
+                        session_id=row.session_id,
+                        config=config,
+                        result=result,
+                        keep_in=etdump_folder(self.store_path),
+                    )
+                store.record_profile(profile)
+            except (DeviceError, BenchError, *RUN_ERRORS) as exc:
+                if self.stop.is_set():
+                    out.interrupted = True
+                    return
+                failures.append(f"{label}: profile failed: {exc}")
+                self._say(f"error: {label}: profile failed: {exc}")
+                continue
+            if rec.precision:
+                precisions.append(rec.precision)
+            row.notes.append("profiled")
+            self._say(
+                f"{label}: profile stored ({len(profile.layers)} rows; operators "
+                f"{mapped.ops_ms:.3f} ms of Method::execute {mapped.execute_ms:.3f} ms)"
+            )
+        for precision in dict.fromkeys(precisions):
+            failures += self._peak(store, device_id, precision)
+        if failures and out.error is None:
+            out.error = f"{len(failures)} profiling step(s) failed: " + "; ".join(failures)
+
+    def _peak(self, store: Store, device_id: str, precision: str) -> list[str]:
+        """Measure the peak probe of `precision` unless the store has a peak for this device."""
+        from bench.profile.peak import measure_peak
+
+        assert self.profiling is not None
+        probe = self.profiling.probes.get(precision)
+        if probe is None or store.peaks(device_id=device_id, precision=precision):
+            return []
+        try:
+            peak = measure_peak(
+                self.target,
+                probe,
+                self.config,
+                device_id=device_id,
+                rounds=self.rounds,
+                say=self._say,
+            )
+            store.record_peak(peak)
+        except (DeviceError, BenchError, *RUN_ERRORS) as exc:
+            self._say(f"error: peak probe {precision}: {exc}")
+            return [f"peak probe {precision}: {exc}"]
+        self._say(f"peak {precision}: {peak.gmacs:.1f} GMAC/s (stored)")
+        return []
+
+
+@dataclass(frozen=True)
+class Profiling:
+    """--profile: iterations of a profiling round, and the peak probes by precision."""
+
+    iterations: int
+    probes: dict[str, Artifact]
+
 
 def _now() -> str:
     import datetime as dt
@@ -410,14 +516,31 @@ def run_session(
     skip_stored: bool = True,
     say: Say = _quiet,
     stop_timeout_s: float = 20.0,
+    profile: bool = False,
+    profile_iterations: int | None = None,
+    probes: Path | None = None,
 ) -> list[Outcome]:
     """Measure `artifacts` on every target in parallel (a thread each), in `rounds` interleaved
     rounds per target; return their outcomes.
 
     KeyboardInterrupt (Ctrl-C) interrupts every target, stops their runners, keeps the finished
     runs, and is re-raised.
+
+    `profile`: after its timed rounds, each target runs every measured artifact once more in a
+    separate profiling round (ETDump, `profile_iterations` iterations), stored as a per-layer
+    ProfileRecord with the timed session's id; then the peak probes in `probes` (exported there
+    on first use) are timed for each precision the store has no peak of on that device.
     """
     problems = artifact_problems(artifacts)
+    profiling = None
+    if profile:
+        from bench.profile.peak import ensure_probes
+        from bench.profile.record import DEFAULT_ITERATIONS
+
+        profiling = Profiling(
+            profile_iterations or DEFAULT_ITERATIONS,
+            ensure_probes(probes) if probes is not None else {},
+        )
     stop = threading.Event()
     Store.open(store_path).close()  # schema and migrations before the threads start
     workers = [
@@ -431,6 +554,7 @@ def run_session(
             rounds=max(1, rounds),
             stop=stop,
             say=say,
+            profile=profiling,
         )
         for target in targets
     ]

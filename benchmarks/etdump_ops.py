@@ -1,8 +1,10 @@
 """Per-op XNNPACK time of two .pte files of one model (say fp32 vs int8), side by side.
 
 Each file runs in bench_runner with `--etdump` (pinned, one thread), alternating A, B, A, B for
---rounds; the per-op p50 of each run is taken and the median over rounds printed, op by op
-(aligned in execution order, Convert/Reshape left out of the pairing) and summed per op kind.
+--rounds, read with `bench.profile.etdump` (the library behind `--profile`; `python -m bench
+profile` shows the mapped layers); the per-op p50 of each run is taken and the median over
+rounds printed, op by op (aligned in execution order, Convert/Reshape left out of the
+pairing) and summed per op kind.
 
     python benchmarks/etdump_ops.py A.pte B.pte --input-file input.bin --rounds 3
 """
@@ -14,33 +16,27 @@ import collections
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SKIP = ("Method::execute", "DELEGATE_CALL")
 
 
 def profile(runner: str, pte: str, args: argparse.Namespace, out: Path) -> list[tuple[str, float]]:
-    argv = ["taskset", "-c", str(args.core), runner, "--model", pte, "--threads", "1"]
-    argv += ["--warmup", "3", "--iterations", str(args.iterations), "--etdump", str(out)]
-    if args.input_file:
-        argv += ["--input-file", args.input_file]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from executorch.devtools import Inspector
+    """(XNNPACK op name, median ms over the warm iterations) of one ETDump profiling round."""
+    from bench.profile.etdump import read_etdump
+    from bench.profile.record import profiling_config
+    from bench.runner.run import RunnerConfig, run_host
 
-    inspector = Inspector(etdump_path=str(out))
-    for block in inspector.event_blocks:
-        if block.name == "Execute":
-            return [
-                (e.name, e.perf_data.p50)
-                for e in block.events
-                if e.perf_data and e.name not in SKIP
-            ]
-    raise SystemExit(f"no Execute block in the ETDump of {pte}")
+    config = profiling_config(RunnerConfig(warmup=3), args.iterations)
+    input_file = Path(args.input_file) if args.input_file else None
+    run_host(
+        Path(runner), Path(pte), config, core=args.core, input_file=input_file, etdump_file=out
+    )
+    dump = read_etdump(out, skip=1 + config.warmup)
+    return [(op.name, statistics.median(op.samples_ms)) for op in dump.ops]
 
 
 def main() -> int:
@@ -67,12 +63,12 @@ def main() -> int:
         for pte, rs in runs.items()
     }
     for pte, ops in med.items():
-        kinds: collections.Counter[str] = collections.Counter()
+        kinds: dict[str, float] = collections.defaultdict(float)
         for name, t in ops:
             kinds[re.sub(r" #\d+$", "", name)] += t
         total = sum(kinds.values())
         print(f"{pte}: {total:.3f} ms in ops (p50 per op, median of {args.rounds} runs)")
-        for kind, t in kinds.most_common():
+        for kind, t in sorted(kinds.items(), key=lambda kv: -kv[1]):
             print(f"  {kind:44s} {t:8.3f} {t / total:6.1%}")
     pair = [
         [(n, t) for n, t in med[p] if not n.startswith(("Convert", "Static Reshape"))] for p in med

@@ -53,6 +53,7 @@ def add_shell_device_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_pte_argument(parser)
     options.add_ab_argument(parser)
     options.add_measurement_arguments(parser)
+    options.add_profile_arguments(parser)
     parser.add_argument(
         "--all-cores",
         action="store_true",
@@ -167,6 +168,7 @@ def run_targets(
         rounds=options.rounds(args),
         skip_stored=not args.force,
         say=say,
+        **options.profile_options(args),
     )
     render_devices(outcomes, console, command)
     console.print(f"stored in {args.store}")

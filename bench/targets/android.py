@@ -17,12 +17,15 @@ compared with the host runner's on the same artifact) and carry no latency.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import math
 import os
+import secrets
+import shlex
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -347,6 +350,38 @@ class AndroidShellTarget(Target):
                 measured.status, measured.error = "failed", detail
         return measured
 
+    def profile(
+        self, artifact: Artifact, variant: Variant, label: str, etdump: Path
+    ) -> RunnerResult:
+        """A profiling round on the device; the ETDump is pulled to `etdump` and removed there."""
+        device, payload = self.device, self.payload
+        assert device is not None and payload is not None
+        if self.emulated:
+            raise AndroidBenchError(
+                f"{self.serial} runs the runner under qemu: its times are no profile; profile on "
+                "a phone or the x86_64 simulator"
+            )
+        model = self._push(artifact, label)
+        remote = f"profile-{secrets.token_hex(4)}.etdp"  # in the payload folder, our name
+        self.say(f"{label}: profiling round on mask {variant.mask} (ETDump, not timed)")
+        timeout_s = self.options.run_timeout(variant.config, False)
+        run = phone.RunOnDevice(
+            self.folder,
+            (*payload.command, "--etdump", remote),
+            model,
+            variant.config,
+            variant.mask,
+            timeout_s,
+        )
+        try:
+            result = run.run(device, f"{artifact.record.model} {artifact.record.recipe}")
+            etdump.parent.mkdir(parents=True, exist_ok=True)
+            device.pull(f"{self.folder}/{remote}", etdump)
+        finally:
+            with contextlib.suppress(DeviceError):
+                device.shell(f"rm -f {shlex.quote(f'{self.folder}/{remote}')}", timeout_s=20.0)
+        return result
+
     # -- failures, Ctrl-C, the end ------------------------------------------------------------
 
     def recover(self, error: Exception) -> str | None:
@@ -409,7 +444,7 @@ class AndroidAppTarget(AndroidShellTarget):
         pass  # run_in_app installs the APK and pushes each artifact itself
 
     def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
-        from bench.android.app import AppRunConfig, default_apk, run_in_app
+        from bench.android.app import AppRunConfig, default_apk, preprocessing_of, run_in_app
 
         assert self.device is not None
         config = variant.config
@@ -419,6 +454,7 @@ class AndroidAppTarget(AndroidShellTarget):
             iterations=config.iterations,
             threads=config.threads,
             seed=config.seed,
+            preprocessing=preprocessing_of(artifact.record),
         )
         self.say(f"{label}: running in the benchmark app")
         outcome = run_in_app(

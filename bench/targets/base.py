@@ -5,6 +5,7 @@ over SSH, ...). The one measuring loop (`bench.session`) drives every target the
     variants = target.variants(config)        # the configurations it runs each artifact in
     target.prepare(artifacts)                 # deploy the runner and the files
     measured = target.measure(artifact, v)    # one run: the runner's result + machine state
+    target.profile(artifact, v, label, etdump)  # --profile: a separate round with an ETDump
     target.recover(error) / target.stop_runners() / target.finish() / target.close()
 
 A target never stores, verifies a sha256 against the manifest, skips stored runs or handles
@@ -119,6 +120,17 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
         """Run `artifact` once in `variant`; raise a BenchError or DeviceError on failure."""
+
+    def profile(
+        self, artifact: Artifact, variant: Variant, label: str, etdump: Path
+    ) -> RunnerResult:
+        """One profiling round of `artifact` (never a timed one): the runner writes an ETDump,
+        which ends up at `etdump` on this host. Targets that cannot profile say so."""
+        from bench.errors import BenchError
+
+        raise BenchError(
+            f"{self.label}: per-layer profiles (--profile) are not supported on this target"
+        )
 
     def provenance_for(self, artifact: Artifact) -> str:
         """The provenance of `artifact`'s runs (a target measuring peer runtimes beside our

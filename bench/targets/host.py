@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import InstructionCountError
+from bench.results import RunnerResult
 from bench.runner import build, instructions
 from bench.runner.run import RunnerConfig, run_host
 from bench.store import DeviceRecord
@@ -189,6 +190,17 @@ class HostTarget(Target):
             measured.metrics = {INSTRUCTIONS_METRIC: (count.per_inference, "instructions")}
             measured.machine["instruction_count"] = count.as_dict()
         return measured
+
+    def profile(
+        self, artifact: Artifact, variant: Variant, label: str, etdump: Path
+    ) -> RunnerResult:
+        assert self.runner is not None, "open() first"
+        config = variant.config
+        budget = self.timeout_s or (max(config.max_time_s, config.min_time_s) + 300.0)
+        self.say(f"{label}: profiling round (ETDump, not timed)")
+        return run_host(
+            self.runner, artifact.path, config, core=self.core, timeout=budget, etdump_file=etdump
+        )
 
     def failed_machine(self) -> dict[str, Any]:
         return host_facts(self.core)
