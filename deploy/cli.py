@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "simulator": ("deploy.devices.simulator.cli", "serve a simulated Android phone on 127.0.0.1"),
     "export": ("deploy.export.cli", "export models to validated ExecuTorch artifacts + manifest"),
+    "train-digits": (
+        "deploy.training.digits",
+        "train MobileNetV3-Small 0.5 on scikit-learn's digits; write a checkpoint + sidecar",
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Real photographs in, ImageNet-preprocessed tensors out.
+"""Real photographs in, preprocessed tensors out (ImageNet's transform, or an artifact's recipe).
 
 Used to re-estimate BatchNorm statistics of randomly initialised models and to calibrate and
 validate quantized artifacts. The default set is the photographs scikit-image ships in
@@ -17,7 +17,7 @@ import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -95,25 +95,125 @@ def image_files(folder: Path | None) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def preprocess(path: Path, resolution: int) -> np.ndarray:
-    """ImageNet evaluation preprocessing: resize (256/224 of the crop), centre crop, normalise."""
-    short = round(resolution * 256 / 224)
+class InputRecipe(Protocol):
+    """What `preprocess` reads of a recipe: deploy.artifacts.preprocessing.Preprocessing's fields.
+
+    (A protocol, not that class: deploy.models uses this module and must not import artifacts.)
+    """
+
+    @property
+    def resize(self) -> int: ...
+    @property
+    def crop(self) -> int: ...
+    @property
+    def mean(self) -> tuple[float, float, float]: ...
+    @property
+    def std(self) -> tuple[float, float, float]: ...
+    @property
+    def channel_order(self) -> str: ...
+    @property
+    def value_range(self) -> tuple[float, float]: ...
+    @property
+    def interpolation(self) -> str: ...
+
+
+#: An int is a resolution, meaning torchvision's ImageNet transform at it; else a recipe.
+How = int | InputRecipe
+
+_RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+
+def input_side(how: How) -> int:
+    """The side of the square input tensor that `how` makes."""
+    return how if isinstance(how, int) else how.crop
+
+
+def preprocess(path: Path, how: How) -> np.ndarray:
+    """One image file -> a 3 x crop x crop float32 array, channels first.
+
+    `how` is a resolution (torchvision's ImageNet evaluation transform: resize the shorter side
+    to 256/224 of it, centre crop, normalise) or a recipe: channel order ("LLL": grey replicated
+    to three channels), resize the shorter side, centre crop, 0..255 -> value_range, mean/std.
+    """
+    if isinstance(how, int):
+        return _preprocess(
+            path,
+            round(how * 256 / 224),
+            how,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "RGB",
+            (0.0, 1.0),
+            Image.Resampling.BILINEAR,
+        )
+    return _preprocess(
+        path,
+        how.resize,
+        how.crop,
+        np.array(how.mean, dtype=np.float32),
+        np.array(how.std, dtype=np.float32),
+        how.channel_order,
+        how.value_range,
+        _RESAMPLING[how.interpolation],
+    )
+
+
+def _preprocess(
+    path: Path,
+    short: int,
+    crop: int,
+    mean: np.ndarray,
+    std: np.ndarray,
+    channel_order: str,
+    value_range: tuple[float, float],
+    resampling: Image.Resampling,
+) -> np.ndarray:
+    grey = channel_order == "LLL"
     with _open(path) as opened:
         image, reducing_gap = _decode(opened, 2 * short)
+        if grey and reducing_gap is None:
+            image = image.convert("L")  # resize one channel instead of three (same result)
         width, height = image.size
         scale = short / min(width, height)
         image = image.resize(
             (max(short, round(width * scale)), max(short, round(height * scale))),
-            Image.Resampling.BILINEAR,
+            resampling,
             reducing_gap=reducing_gap,
-        ).convert("RGB")
+        ).convert("L" if grey else "RGB")
         width, height = image.size
-        left, top = (width - resolution) // 2, (height - resolution) // 2
-        image = image.crop((left, top, left + resolution, top + resolution))
-        array = np.asarray(image, dtype=np.float32) / 255.0
+        left, top = (width - crop) // 2, (height - crop) // 2
+        image = image.crop((left, top, left + crop, top + crop))
+        pixels = np.asarray(image)
+    return normalise(pixels, mean, std, channel_order, value_range)
+
+
+def normalise(
+    pixels: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    channel_order: str = "RGB",
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> np.ndarray:
+    """8-bit pixels (... x H x W grey for "LLL", else ... x H x W x 3 RGB) -> ... x 3 x H x W.
+
+    The last steps of `preprocess`, also used by training code that makes its tensors from
+    pixels in memory, so that a saved image preprocessed later gives the very same tensor.
+    """
+    array = pixels.astype(np.float32) / 255.0
+    low, high = value_range
+    if (low, high) != (0.0, 1.0):
+        array = np.float32(low) + np.float32(high - low) * array
+    if channel_order == "LLL":
+        array = np.repeat(array[..., None], 3, axis=-1)
+    elif channel_order == "BGR":
+        array = array[..., ::-1]
     # Channels-first and contiguous: a channels-last view would make torch.export bake
     # layout copies into every program traced from these images.
-    return np.ascontiguousarray(((array - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+    return np.ascontiguousarray(np.moveaxis((array - mean) / std, -1, -3))
 
 
 def _open(path: Path) -> Image.Image:
@@ -189,8 +289,10 @@ def _hash_files(files: tuple[Path, ...]) -> str:
     return digest.hexdigest()
 
 
-def load_images(folder: Path | None, resolution: int) -> ImageSet:
+def load_images(folder: Path | None, how: How) -> ImageSet:
     """Every readable image of `folder` (default: skimage's photographs), preprocessed.
+
+    `how` is a resolution (the ImageNet transform at it) or a recipe, as for `preprocess`.
 
     Unreadable, non-image and too large files are skipped with a warning; fewer than FEW_IMAGES
     usable is a warning, none an ImageSetError.
@@ -200,7 +302,7 @@ def load_images(folder: Path | None, resolution: int) -> ImageSet:
     arrays, used = [], []
     for path in image_files(folder):
         try:
-            arrays.append(preprocess(path, resolution))
+            arrays.append(preprocess(path, how))
         except ImageTooLarge as exc:
             warnings.warn(f"skipping {path.name}: too large to decode ({exc})", stacklevel=2)
             continue

@@ -51,3 +51,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "(or `nox -s tests` as root, which installs them)",
             yellow=True,
         )
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint() -> Path:
+    """MobileNetV3-Small 0.5 at 64x64 trained on scikit-learn's digits (sidecar beside it).
+
+    Trained once (about a minute on 2 idle cores) and cached under
+    ~/.cache/mobilenet-deploy/digits/<hash of the training code and settings>/, so reruns reuse
+    it; deploy.training.digits.load_split gives its held-out split.
+    """
+    from deploy.training.digits import cached_checkpoint
+
+    return cached_checkpoint()

@@ -10,6 +10,7 @@ import sys
 import warnings
 import zlib
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -179,3 +180,68 @@ def test_fewer_than_eight_usable_images_is_one_warning_naming_folder_and_count(t
         warnings.simplefilter("always")
         load_images(None, 32)
     assert caught == []
+
+
+# -- an artifact's recipe (deploy.artifacts.preprocessing) instead of ImageNet's ---------------
+
+
+def _hand(image: Image.Image, short: int, crop: int) -> np.ndarray:
+    """Resize the shorter side to `short` (bilinear), centre-crop `crop`: uint8 H x W (x 3)."""
+    width, height = image.size
+    scale = short / min(width, height)
+    size = (max(short, round(width * scale)), max(short, round(height * scale)))
+    resized = image.resize(size, Image.Resampling.BILINEAR)
+    left, top = (size[0] - crop) // 2, (size[1] - crop) // 2
+    return np.asarray(resized.crop((left, top, left + crop, top + crop)))
+
+
+def test_a_recipe_applies_every_step_as_written(tmp_path):
+    from deploy.artifacts.preprocessing import Preprocessing
+    from deploy.images import preprocess
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(30, 45, 3), dtype=np.uint8)
+    Image.fromarray(pixels, "RGB").save(tmp_path / "p.png")
+    recipe = Preprocessing(
+        name="test",
+        resize=20,
+        crop=16,
+        mean=(0.1, 0.2, 0.3),
+        std=(0.5, 0.25, 2.0),
+        channel_order="BGR",
+        value_range=(-1.0, 1.0),
+    )
+    cropped = _hand(Image.fromarray(pixels, "RGB"), 20, 16).astype(np.float64)
+    values = -1.0 + 2.0 * cropped / 255.0  # 0..255 onto value_range
+    bgr = values[:, :, ::-1]
+    expected = (bgr - np.array(recipe.mean)) / np.array(recipe.std)
+    got = preprocess(tmp_path / "p.png", recipe)
+    assert got.shape == (3, 16, 16) and got.dtype == np.float32 and got.flags.c_contiguous
+    assert np.allclose(got, expected.transpose(2, 0, 1), atol=1e-5)
+
+
+def test_lll_is_grey_replicated_with_its_mean_and_std(tmp_path):
+    from deploy.artifacts.preprocessing import Preprocessing
+    from deploy.images import load_images, preprocess
+
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
+    Image.fromarray(pixels, "RGB").save(tmp_path / "c.png")
+    recipe = Preprocessing("grey", 24, 24, (0.3, 0.3, 0.3), (0.4, 0.4, 0.4), "LLL")
+    grey = np.asarray(Image.fromarray(pixels, "RGB").convert("L"), dtype=np.float64) / 255.0
+    got = preprocess(tmp_path / "c.png", recipe)
+    assert np.allclose(got, np.stack([(grey - 0.3) / 0.4] * 3), atol=1e-6)
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[1], got[2])
+    with pytest.warns(UserWarning, match="only 1 usable image"):
+        assert load_images(tmp_path, recipe).tensor.shape == (1, 3, 24, 24)
+
+
+def test_the_imagenet_recipe_is_the_resolution_bit_for_bit():
+    from deploy.artifacts.preprocessing import imagenet
+    from deploy.images import preprocess
+
+    for path in skimage_photographs()[:4]:
+        for resolution in (64, 224):
+            assert np.array_equal(
+                preprocess(path, resolution), preprocess(path, imagenet(resolution))
+            )

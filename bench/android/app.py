@@ -14,6 +14,12 @@ Steps: install the APK when the installed version differs (`pm install -r`), pus
 our device folder (world-readable, as the app reads it from there), remove an old result,
 `am start -W -S -n <package>/.BenchActivity --es pte ... --ei warmup ...`, poll for
 `<files dir>/<output>` or `<output>.error`, pull the result and validate it, force-stop the app.
+
+The input: the artifact's preprocessing, from its manifest entry (`AppRunConfig.preprocessing`,
+see `preprocessing_of`), travels as the `preprocessing` extra (one line of JSON); the app makes
+its synthetic input through it (noise pixels -> value range -> mean/std, grey replicated for
+"LLL") and echoes it in the result, which is refused if the echo differs. An artifact without a
+manifest has none, and the app feeds the C++ runner's raw [-1, 1) stream.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from pathlib import Path
 
 from bench.errors import ResultSchemaError
 from bench.results import RunnerResult
+from bench.store import ArtifactRecord
+from deploy.artifacts.preprocessing import Preprocessing, of_entry
 from deploy.devices.base import Device
 from deploy.devices.errors import DeviceError, DeviceTimeoutError
 
@@ -66,6 +74,8 @@ class AppRunConfig:
     output: str = "result.json"
     package: str = PACKAGE
     activity: str = ACTIVITY
+    #: the artifact's manifest preprocessing; the app makes its input through it
+    preprocessing: Preprocessing | None = None
 
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.iterations < 1:
@@ -114,6 +124,8 @@ def start_command(pte_remote: str, config: AppRunConfig) -> str:
         ("--es", "output", config.output),
         ("--ez", "finish", "true"),
     ]
+    if config.preprocessing is not None:
+        extras.append(("--es", "preprocessing", config.preprocessing.to_json()))
     words = ["am", "start", "-W", "-S", "-n", config.component]
     for flag, key, value in extras:
         words += [flag, key, value]
@@ -167,8 +179,19 @@ def parse_am_start(output: str) -> AmStartResult:
     )
 
 
-def parse_app_result(text: str | bytes, *, expected_sha256: str | None = None) -> RunnerResult:
-    """The app's result JSON as a RunnerResult, checked to come from the app and the artifact."""
+def preprocessing_of(record: ArtifactRecord) -> Preprocessing | None:
+    """The artifact's preprocessing, from its manifest entry (None for an unlisted artifact)."""
+    return of_entry(record.manifest)
+
+
+def parse_app_result(
+    text: str | bytes,
+    *,
+    expected_sha256: str | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> RunnerResult:
+    """The app's result JSON as a RunnerResult, checked to come from the app and the artifact,
+    and to have made its input with `preprocessing` (the one the app was given)."""
     result = RunnerResult.from_json(text)
     if result.runner_name != "android_app":
         raise ResultSchemaError(
@@ -178,6 +201,11 @@ def parse_app_result(text: str | bytes, *, expected_sha256: str | None = None) -
         raise ResultSchemaError(
             f"the app measured a file with sha256 {result.artifact_sha256[:12]}…, not the pushed "
             f"artifact {expected_sha256[:12]}…: push it again"
+        )
+    if preprocessing is not None and not preprocessing.same_as(result.config.get("preprocessing")):
+        raise ResultSchemaError(
+            f"the app did not make its input with the artifact's {preprocessing.name} "
+            "preprocessing (an app older than this tool?): rebuild android_app and pass --apk"
         )
     return result
 
@@ -300,5 +328,5 @@ def run_in_app(
         except DeviceError:
             pass
     expected = expected_sha256 if expected_sha256 is not None else pushed.sha256
-    result = parse_app_result(text, expected_sha256=expected)
+    result = parse_app_result(text, expected_sha256=expected, preprocessing=config.preprocessing)
     return AppRunOutcome(result=result, start=start, seconds=clock() - start_time)

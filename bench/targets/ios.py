@@ -15,6 +15,11 @@ Anywhere but macOS with Xcode, `open` stops with one line saying so (`require_xc
   runner without the prefix); its `MOBILENET_BENCH_RESULT {json}` line is the RunnerResult. On
   the Mac, the harness's command-line tool (`swift run ... mobilenet-bench`) instead.
 
+The input: the artifact's preprocessing, from its manifest entry, travels as MNB_PREPROCESSING
+(or `--preprocessing` on the Mac), one line of JSON; the harness makes its synthetic input
+through it and echoes it in the result, which is refused if the echo differs. An unlisted
+artifact has none, and the harness feeds the C++ runner's raw [-1, 1) stream.
+
 Every command goes through `runner` (subprocess.run by default), which the tests replace.
 """
 
@@ -37,6 +42,7 @@ from bench.results import RunnerResult
 from bench.runner.run import RunnerConfig
 from bench.store import DeviceRecord
 from bench.targets.base import Artifact, Measured, Target, Variant
+from deploy.artifacts.preprocessing import Preprocessing, of_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS_DIR = ROOT / "ios_harness"
@@ -253,22 +259,36 @@ def check_settings(warmup: int, iterations: int, seed: int) -> None:
 
 
 def test_environment(
-    compute_units: Sequence[str], warmup: int, iterations: int, seed: int
+    compute_units: Sequence[str],
+    warmup: int,
+    iterations: int,
+    seed: int,
+    preprocessing: Preprocessing | None = None,
 ) -> dict[str, str]:
     """TEST_RUNNER_MNB_* variables; xcodebuild passes them to the XCTest without the prefix."""
     check_settings(warmup, iterations, seed)
-    return {
+    env = {
         "TEST_RUNNER_MNB_COMPUTE_UNITS": ",".join(check_compute_units(compute_units)),
         "TEST_RUNNER_MNB_WARMUP": str(warmup),
         "TEST_RUNNER_MNB_ITERATIONS": str(iterations),
         "TEST_RUNNER_MNB_SEED": str(seed),
     }
+    if preprocessing is not None:
+        env["TEST_RUNNER_MNB_PREPROCESSING"] = preprocessing.to_json()
+    return env
 
 
 def mac_command(
-    package: Path, model: Path, compute_units: str, warmup: int, iterations: int, seed: int
+    package: Path,
+    model: Path,
+    compute_units: str,
+    warmup: int,
+    iterations: int,
+    seed: int,
+    preprocessing: Preprocessing | None = None,
 ) -> list[str]:
     """The harness's command-line tool on this Mac (one compute unit per process)."""
+    extra = [] if preprocessing is None else ["--preprocessing", preprocessing.to_json()]
     return [
         "swift",
         "run",
@@ -287,6 +307,7 @@ def mac_command(
         str(iterations),
         "--seed",
         str(seed),
+        *extra,
     ]
 
 
@@ -399,6 +420,11 @@ def mac_facts(runner: Runner, cwd: Path, timeout: float = 60.0) -> dict[str, str
         "os_version": version,
         "machine": ask(["uname", "-m"]),
     }
+
+
+def preprocessing_of(artifact: Artifact) -> Preprocessing | None:
+    """The artifact's preprocessing, from its manifest entry (None for an unlisted artifact)."""
+    return of_entry(artifact.record.manifest)
 
 
 def _key(artifact: Artifact) -> tuple[str, Path]:
@@ -516,7 +542,9 @@ class IosTarget(Target):
             raise IOSHarnessError(f"{artifact.path} was not staged (prepare() first)")
         package = self._packages[key]
         folder = package.parent
-        env = test_environment([units], config.warmup, config.iterations, config.seed)
+        env = test_environment(
+            [units], config.warmup, config.iterations, config.seed, preprocessing_of(artifact)
+        )
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         bundle = folder / f"result-{units}-{stamp}.xcresult"
         self.say(f"{label}: {units} on {self.device.name}")
@@ -533,7 +561,13 @@ class IosTarget(Target):
     def _on_mac(self, artifact: Artifact, units: str, config: RunnerConfig) -> RunnerResult:
         """The harness's command-line tool on this Mac, one process."""
         command = mac_command(
-            self.harness, artifact.path, units, config.warmup, config.iterations, config.seed
+            self.harness,
+            artifact.path,
+            units,
+            config.warmup,
+            config.iterations,
+            config.seed,
+            preprocessing_of(artifact),
         )
         output = _run(self.runner, command, cwd=self.harness, env={}, timeout=self.timeout_s)
         lines = [ln for ln in output.splitlines() if ln.startswith("{")]
@@ -549,6 +583,14 @@ class IosTarget(Target):
         measured = str(result.config.get("compute_units", ""))
         if measured != units:
             raise IOSHarnessError(f"asked for compute units {units}, the harness ran {measured!r}")
+        preprocessing = preprocessing_of(artifact)
+        if preprocessing is not None and not preprocessing.same_as(
+            result.config.get("preprocessing")
+        ):
+            raise IOSHarnessError(
+                f"the harness did not make its input with the artifact's {preprocessing.name} "
+                "preprocessing (a harness older than this tool?): update ios_harness and rerun"
+            )
         return match_artifact(result, artifact.record.sha256)
 
     def runner_for(self, artifact: Artifact) -> tuple[str, str]:

@@ -33,13 +33,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from deploy.artifacts.hashing import sha256_path
+from deploy.artifacts.preprocessing import Preprocessing, imagenet
 from deploy.errors import ArtifactIntegrityError, ManifestError
 
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
-
-# schema version N -> function upgrading a version-N document (a dict) to version N + 1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 ENTRY_FIX = "delete this entry (or the whole file) and re-export (nox -s export)"
 
@@ -65,6 +63,7 @@ class ManifestEntry:
     exported_at: str  # ISO 8601, UTC
     export_s: float
     cache_key: str
+    preprocessing: dict[str, Any]  # how an input is made: a Preprocessing's to_dict()
     timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage
 
     @property
@@ -78,6 +77,16 @@ class ManifestEntry:
     @property
     def precision(self) -> str:
         return str(self.recipe["precision"])
+
+    @property
+    def num_classes(self) -> int:
+        """The model's class count (1000 for entries that do not record one)."""
+        return int(self.model.get("num_classes", 1000))
+
+    @property
+    def input_preprocessing(self) -> Preprocessing:
+        """How an input image becomes this artifact's input tensor (checked on load)."""
+        return Preprocessing.from_dict(self.preprocessing, f"{self.describe()} preprocessing")
 
     def slot(self) -> tuple[str, str, str, str | None, tuple[int, ...]]:
         """What a re-export of the same thing replaces: model, recipe, weights, input shape."""
@@ -233,6 +242,30 @@ class Manifest:
         return replaced
 
 
+def _v1_to_v2(document: dict[str, Any]) -> dict[str, Any]:
+    """v2 records each entry's preprocessing; v1 entries were all made with ImageNet's."""
+    for item in document["artifacts"]:
+        if isinstance(item, dict) and "preprocessing" not in item:
+            resolution = _resolution_of(item)
+            if resolution is not None:
+                item["preprocessing"] = imagenet(resolution).to_dict()
+    return document
+
+
+def _resolution_of(item: dict[str, Any]) -> int | None:
+    """The input's side from `input_shape` (N, C, H, W), else the model's resolution, else None."""
+    shape = item.get("input_shape")
+    if isinstance(shape, list) and shape and _is_kind(shape[-1], int) and shape[-1] > 0:
+        return int(shape[-1])
+    model = item.get("model")
+    resolution: Any = model.get("resolution") if isinstance(model, dict) else None
+    return int(resolution) if _is_kind(resolution, int) and resolution > 0 else None
+
+
+# schema version N -> function upgrading a version-N document (a dict) to version N + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
 def migrate(document: dict[str, Any], path: Path) -> dict[str, Any]:
     """Upgrade an older manifest document to MANIFEST_SCHEMA_VERSION, step by step."""
     version = document.get("schema_version")
@@ -375,10 +408,22 @@ def _values_problem(data: dict[str, Any], where: str) -> str | None:
     """A sha256 that is not one, or a file that would lead outside the manifest's folder."""
     if not re.fullmatch(r"[0-9a-f]{64}", data["sha256"]):
         return f"{where}.sha256 {_describe(data['sha256'])} must be 64 lowercase hex digits"
+    label = f"{data['model']['name']} {data['recipe']['name']}, sha256 {data['sha256'][:12]}"
     problem = _file_problem(data["file"])
     if problem is not None:
-        label = f"{data['model']['name']} {data['recipe']['name']}, sha256 {data['sha256'][:12]}"
         return f"{where}.file {json.dumps(data['file'])} ({label}) {problem}"
+    return _preprocessing_problem(data, f"{where}.preprocessing ({label})")
+
+
+def _preprocessing_problem(data: dict[str, Any], where: str) -> str | None:
+    """A preprocessing that is no Preprocessing, or whose crop is not the input's side."""
+    try:
+        preprocessing = Preprocessing.from_dict(data["preprocessing"], where)
+    except ManifestError as exc:
+        return str(exc)
+    shape = data["input_shape"]
+    if shape and shape[-1] != preprocessing.crop:
+        return f"{where}: crop {preprocessing.crop} does not match input_shape {shape}"
     return None
 
 

@@ -14,6 +14,7 @@ Torch-free on purpose (the artifact contract): applying it lives in deploy.image
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -76,6 +77,31 @@ class Preprocessing:
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"{where}: {exc}") from None
 
+    def to_json(self) -> str:
+        """One compact line of JSON (for an intent extra, an environment variable, an argument)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    def same_as(self, data: Any) -> bool:
+        """Whether `data` (e.g. a harness's echo, floats parsed as float32) is this recipe."""
+        try:
+            other = Preprocessing.from_dict(data)
+        except ManifestError:
+            return False
+        close = all(
+            math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-7)
+            for a, b in zip(
+                (*self.mean, *self.std, *self.value_range),
+                (*other.mean, *other.std, *other.value_range),
+                strict=True,
+            )
+        )
+        return close and (self.name, self.resize, self.crop, self.channel_order) == (
+            other.name,
+            other.resize,
+            other.crop,
+            other.channel_order,
+        )
+
     def describe(self) -> str:
         """One line for a table or a message."""
         mean = ", ".join(f"{v:g}" for v in self.mean)
@@ -96,6 +122,17 @@ def imagenet(resolution: int) -> Preprocessing:
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
     )
+
+
+def of_entry(data: Any) -> Preprocessing | None:
+    """The preprocessing a manifest entry's JSON form records; None if it records none.
+
+    Used where only the entry's dict travels (a stored ArtifactRecord's `manifest`): an artifact
+    measured without a manifest has no preprocessing, and its harness uses its raw synthetic input.
+    """
+    if not isinstance(data, dict) or data.get("preprocessing") is None:
+        return None
+    return Preprocessing.from_dict(data["preprocessing"], "the manifest entry's preprocessing")
 
 
 def _problem(p: Preprocessing) -> str | None:

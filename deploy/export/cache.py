@@ -83,7 +83,11 @@ def weights_identity(spec: ModelSpec) -> dict[str, Any]:
     path = Path(spec.weights).expanduser()
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth file")
-    return {"source": "checkpoint", "sha256": file_sha256(path)}
+    identity = {"source": "checkpoint", "sha256": file_sha256(path)}
+    sidecar = weights_module.sidecar_path(path)
+    if sidecar.is_file():  # its preprocessing decides the images and the entry
+        identity["sidecar"] = file_sha256(sidecar)
+    return identity
 
 
 def cache_key(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from deploy.export.pipeline import DEFAULT_MODELS, DEFAULT_OUT, ExportOutcome, ProgressEvent
@@ -19,8 +20,14 @@ from deploy.export.validation import (
     DEFAULT_INT8_MIN_SQNR_DB,
     DEFAULT_INT8_MIN_TOP1,
     DEFAULT_MIN_DELEGATION,
+    TRAINED_INT8_MIN_COSINE,
+    TRAINED_INT8_MIN_SQNR_DB,
+    TRAINED_INT8_MIN_TOP1,
     Thresholds,
+    default_thresholds,
 )
+
+_BY_WEIGHTS = "default: {random} with random weights, {trained} with trained ones"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,21 +65,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--int8-min-sqnr",
         type=float,
-        default=DEFAULT_INT8_MIN_SQNR_DB,
-        help="int8: smallest SQNR of the logits vs eager fp32, in dB (default: %(default)g)",
+        default=None,
+        help="int8: smallest SQNR of the logits vs eager fp32, in dB ("
+        + _BY_WEIGHTS.format(random=DEFAULT_INT8_MIN_SQNR_DB, trained=TRAINED_INT8_MIN_SQNR_DB)
+        + ")",
     )
     parser.add_argument(
         "--int8-min-cosine",
         type=float,
-        default=DEFAULT_INT8_MIN_COSINE,
-        help="int8: smallest cosine similarity of any image's logits (default: %(default)g)",
+        default=None,
+        help="int8: smallest cosine similarity of any image's logits ("
+        + _BY_WEIGHTS.format(random=DEFAULT_INT8_MIN_COSINE, trained=TRAINED_INT8_MIN_COSINE)
+        + ")",
     )
     parser.add_argument(
         "--int8-min-top1",
         type=float,
-        default=DEFAULT_INT8_MIN_TOP1,
-        help="int8: smallest fraction of images with the eager top-1 class (default: "
-        "%(default)g; random weights give near-flat logits, raise it for trained weights)",
+        default=None,
+        help="int8: smallest fraction of images with the eager top-1 class ("
+        + _BY_WEIGHTS.format(random=DEFAULT_INT8_MIN_TOP1, trained=TRAINED_INT8_MIN_TOP1)
+        + "; random weights give near-flat logits)",
     )
     parser.add_argument(
         "--min-delegation",
@@ -93,13 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     specs = parse_model_names(args.models, weights=args.weights)
     recipes = parse_recipes(args.recipes)
-    thresholds = Thresholds(
-        fp32_max_rel_error=args.fp32_max_rel_error,
-        int8_min_sqnr_db=args.int8_min_sqnr,
-        int8_min_cosine=args.int8_min_cosine,
-        int8_min_top1=args.int8_min_top1,
-        min_delegation=args.min_delegation,
-    )
+    thresholds = thresholds_from(args)
     console = make_console()
     with warnings.catch_warnings(), _progress_bar(console, len(specs) * len(recipes)) as on_event:
         # only ours (e.g. "skipping x.jpg: not an image"): the toolchain's chatter would hide them
@@ -125,6 +131,19 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if invalid else 0
+
+
+def thresholds_from(args: argparse.Namespace) -> Thresholds:
+    """The defaults for `--weights` (random or trained), with the options given on top."""
+    given = {
+        "fp32_max_rel_error": args.fp32_max_rel_error,
+        "int8_min_sqnr_db": args.int8_min_sqnr,
+        "int8_min_cosine": args.int8_min_cosine,
+        "int8_min_top1": args.int8_min_top1,
+        "min_delegation": args.min_delegation,
+    }
+    base = default_thresholds(args.weights)
+    return replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

@@ -151,18 +151,27 @@ def quantizer_config(recipe: Recipe) -> Any:
     if config is None or config.weight_bits != 8 or config.activation_bits != 8:
         raise ExportError(f"recipe {recipe.name}: the Core ML quantizer here does W8A8 only")
     scheme = QuantizationScheme.symmetric if config.weight_symmetric else QuantizationScheme.affine
-    return LinearQuantizerConfig.from_dict(
-        {
-            "global_config": {
-                "quantization_scheme": scheme,
-                # milestones only matter for QAT; PTQ observes then converts.
-                "milestones": [0, 0, 10, 10],
-                "activation_dtype": torch.quint8,
-                "weight_dtype": torch.qint8,
-                "weight_per_channel": config.weight_granularity == "per-channel",
-            }
-        }
-    )
+    settings: dict[str, Any] = {
+        "quantization_scheme": scheme,
+        # milestones only matter for QAT; PTQ observes then converts.
+        "milestones": [0, 0, 10, 10],
+        "activation_dtype": torch.quint8,
+        "weight_dtype": torch.qint8,
+        "weight_per_channel": config.weight_granularity == "per-channel",
+    }
+    if config.activation_observer is not None:
+        observer = _OBSERVERS.get(config.activation_observer)
+        if observer is None:
+            raise ExportError(
+                f"recipe {recipe.name}: activation observer {config.activation_observer!r} is "
+                f"not one of {', '.join(_OBSERVERS)}"
+            )
+        settings["activation_observer"] = observer
+    return LinearQuantizerConfig.from_dict({"global_config": settings})
+
+
+#: QuantizationConfig.activation_observer -> coremltools' ObserverType value
+_OBSERVERS = {"min-max": "min_max", "moving-average-min-max": "moving_average_min_max"}
 
 
 def quantize_w8a8(

@@ -44,9 +44,10 @@ from deploy.errors import (
     ValidationFailedError,
 )
 from deploy.export.cache import cache_key, toolchain_versions
+from deploy.export.inputs import preprocessing_of
 from deploy.export.recipes import Recipe
-from deploy.export.validation import Fidelity, Thresholds
-from deploy.images import ImageSet
+from deploy.export.validation import Fidelity, Thresholds, default_thresholds
+from deploy.images import How, ImageSet
 from deploy.models import BuiltModel, ModelSpec
 
 DEFAULT_OUT = Path("artifacts")
@@ -131,11 +132,14 @@ def _write_fix(exc: OSError) -> str:
     return "pass a writable folder with --out"
 
 
-def prepare_images(folder: Path | None, resolution: int) -> tuple[ImageSet, ImageSet]:
-    """(calibration, validation): the kept and held-out parts of the image set."""
+def prepare_images(folder: Path | None, how: How) -> tuple[ImageSet, ImageSet]:
+    """(calibration, validation): the kept and held-out parts of the image set.
+
+    `how` is the artifact's Preprocessing (or a resolution: the ImageNet transform at it).
+    """
     from deploy.images import load_images
 
-    images = load_images(folder, resolution)
+    images = load_images(folder, how)
     if len(images) < MIN_IMAGES:
         where = folder if folder is not None else "skimage/data"
         raise ImageSetError(
@@ -150,7 +154,7 @@ class _RunCache:
 
     def __init__(self) -> None:
         self.models: dict[ModelSpec, BuiltModel] = {}
-        self.images: dict[tuple[str, int], tuple[ImageSet, ImageSet]] = {}
+        self.images: dict[tuple[str, How], tuple[ImageSet, ImageSet]] = {}
 
     def model(self, spec: ModelSpec) -> BuiltModel:
         from deploy.models import build_model
@@ -159,10 +163,10 @@ class _RunCache:
             self.models[spec] = build_model(spec)
         return self.models[spec]
 
-    def image_sets(self, folder: Path | None, resolution: int) -> tuple[ImageSet, ImageSet]:
-        key = (str(folder), resolution)
+    def image_sets(self, folder: Path | None, how: How) -> tuple[ImageSet, ImageSet]:
+        key = (str(folder), how)
         if key not in self.images:
-            self.images[key] = prepare_images(folder, resolution)
+            self.images[key] = prepare_images(folder, how)
         return self.images[key]
 
 
@@ -192,7 +196,7 @@ def export_artifact(
         recipe,
         Path(out_dir),
         _path_or_none(calibration_dir),
-        thresholds or Thresholds(),
+        thresholds or default_thresholds(spec.weights),
         force,
         _RunCache(),
         lambda stage: None,
@@ -225,12 +229,13 @@ def export_many(
 ) -> list[ExportOutcome]:
     """Every (spec, recipe) pair, in order; invalid artifacts are reported, not raised.
 
+    Without `thresholds`, each spec gets the defaults for its weights (`default_thresholds`).
+
     Errors the user must fix (bad folder, corrupt checkpoint, lowering failure) stop the run
     with a DeployError; artifacts finished before stay in the manifest.
     """
     out = check_output_folder(Path(out_dir))
     calibration = _path_or_none(calibration_dir)
-    thresholds = thresholds or Thresholds()
     notify = progress or (lambda event: None)
     run_cache = _RunCache()
     jobs = [(spec, recipe) for spec in specs for recipe in recipes]
@@ -243,7 +248,8 @@ def export_many(
         ) -> None:
             notify(ProgressEvent("stage", index, len(jobs), spec.name, r.name, stage=name))
 
-        outcome = _export_one(spec, recipe, out, calibration, thresholds, force, run_cache, stage)
+        chosen = thresholds or default_thresholds(spec.weights)
+        outcome = _export_one(spec, recipe, out, calibration, chosen, force, run_cache, stage)
         outcomes.append(outcome)
         notify(ProgressEvent("done", index, len(jobs), spec.name, recipe.name, outcome=outcome))
     return outcomes
@@ -276,11 +282,12 @@ def _export_one(
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    stage("images")
-    calibration, validation = run_cache.image_sets(calibration_dir, spec.resolution)
     stage("model")
     built = run_cache.model(spec)
     complexity = built.complexity()
+    preprocessing = preprocessing_of(built)
+    stage("images")
+    calibration, validation = run_cache.image_sets(calibration_dir, preprocessing)
     from deploy.export.validation import eager_outputs
 
     reference = eager_outputs(built.module, validation.tensor)
@@ -335,6 +342,7 @@ def _export_one(
             "family": spec.family,
             "width": spec.width,
             "resolution": spec.resolution,
+            "num_classes": built.num_classes,
         },
         recipe=recipe.as_dict(),
         input_shape=list(spec.input_shape),
@@ -363,6 +371,7 @@ def _export_one(
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
         export_s=round(time.perf_counter() - started, 3),
         cache_key=key,
+        preprocessing=preprocessing.to_dict(),
         timings={k: round(v, 3) for k, v in timings.items()},
     )
     # Locked: entries another export wrote meanwhile are kept. The replaced entries' files are

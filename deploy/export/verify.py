@@ -3,7 +3,8 @@
     .nox/ml/bin/python -m deploy.export.verify [artifacts/manifest.json]
 
 For each valid ExecuTorch entry: the file's sha256 is checked, the held-out images it was
-validated on are rebuilt (their sha256 must match the entry's), the program is loaded with
+validated on are rebuilt with the entry's preprocessing (their sha256 must match the entry's),
+the program is loaded with
 `executorch.runtime.Runtime` and run, and the outputs' sha256 must equal the one recorded by
 the pipeline's validation. Exit 0 when every artifact reproduces, 1 otherwise.
 """
@@ -30,7 +31,7 @@ def reproduce(manifest: Manifest, entry: ManifestEntry) -> str:
     from deploy.export.validation import outputs_digest, run_pte
 
     path = verify_artifact(manifest, entry)
-    _, held_out = prepare_images(image_folder(entry), int(entry.model["resolution"]))
+    _, held_out = prepare_images(image_folder(entry), entry.input_preprocessing)
     if held_out.sha256 != entry.fidelity.get("images", {}).get("sha256"):
         return "the held-out images differ from those it was validated on"
     digest = outputs_digest(run_pte(path, held_out.tensor))

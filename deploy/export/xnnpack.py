@@ -62,6 +62,11 @@ def quantize_pt2e(
     assert config is not None
     if config.weight_bits != 8 or not config.weight_symmetric:
         raise ExportError(f"recipe {recipe.name}: XNNPACK PT2E supports symmetric 8-bit weights")
+    if config.activation_observer is not None:
+        raise ExportError(
+            f"recipe {recipe.name}: the XNNPACK quantizer picks its own activation observers; "
+            "drop activation_observer from the recipe"
+        )
     if len(calibration) == 0:
         raise ExportError(f"recipe {recipe.name} needs calibration images; none were given")
     quantizer = XNNPACKQuantizer().set_global(

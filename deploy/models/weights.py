@@ -3,14 +3,23 @@
 `random` is deterministic (fixed seed) and its BatchNorm statistics are re-estimated on real
 photographs, so activations have realistic ranges for calibration and latency; downstream it is
 always labelled `random`. `imagenet` reads torchvision's file from the torch hub cache and never
-downloads. A path loads a torchvision-format state dict strictly.
+downloads. A path loads a torchvision-format state dict strictly, for any class count: the count
+is read from the classifier's last layer in the file, so the model is built to match it.
+
+A checkpoint may have a sidecar, `<checkpoint>.json` (e.g. `digits.pth.json`), saying how it was
+trained: {"preprocessing": {...}, "classes": [...], "num_classes": 10, ...}. It is read here
+(a JSON object, its class count agreeing with the file's); its preprocessing is checked and
+recorded by the export. Without a sidecar the ImageNet transform is assumed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,6 +29,9 @@ from deploy.images import load_images
 from deploy.models.layers import init_weights
 
 RANDOM_SEED = 0
+SIDECAR_SUFFIX = ".json"
+# torchvision's classifiers: `classifier.<index>.weight` of the last Linear layer is (classes, in)
+_CLASSIFIER_WEIGHT = re.compile(r"^classifier\.(\d+)\.weight$")
 
 # torchvision's ImageNet checkpoints (width 1.0), newest first, as named in its hub cache.
 TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
@@ -36,9 +48,47 @@ class WeightsInfo:
     source: str  # "random" | "imagenet" | "checkpoint"
     detail: str  # the seed, or the file read
     sha256: str | None = None
+    # a checkpoint's sidecar (how it was trained: preprocessing, classes), if it has one
+    training: dict[str, Any] | None = field(default=None, compare=False)
+    sidecar_sha256: str | None = None
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"source": self.source, "detail": self.detail, "sha256": self.sha256}
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"source": self.source, "detail": self.detail, "sha256": self.sha256}
+        if self.sidecar_sha256 is not None:
+            data["sidecar_sha256"] = self.sidecar_sha256
+        return data
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint file read and checked: its state dict, sha256 and sidecar (if any)."""
+
+    path: Path
+    state: dict[str, Any] = field(repr=False)
+    sha256: str
+    sidecar: dict[str, Any] | None = None
+    sidecar_sha256: str | None = None
+
+    @property
+    def num_classes(self) -> int | None:
+        """The output size of the classifier's last layer, or None if the file has none."""
+        found = [
+            (int(match[1]), value)
+            for key, value in self.state.items()
+            if (match := _CLASSIFIER_WEIGHT.match(key)) and getattr(value, "ndim", 0) == 2
+        ]
+        return int(max(found, key=lambda item: item[0])[1].shape[0]) if found else None
+
+    def info(self) -> WeightsInfo:
+        return WeightsInfo(
+            "checkpoint", str(self.path), self.sha256, self.sidecar, self.sidecar_sha256
+        )
+
+
+def sidecar_path(checkpoint: Path) -> Path:
+    """Where a checkpoint's training record lives: `<checkpoint>.json` beside it."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + SIDECAR_SUFFIX)
 
 
 def hub_checkpoint_dir() -> Path:
@@ -72,8 +122,8 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor) -> None:
         model.eval()
 
 
-def load_checkpoint(model: nn.Module, path: Path) -> WeightsInfo:
-    """Load a torchvision-format state dict strictly; every failure names the fix."""
+def read_checkpoint(path: Path) -> Checkpoint:
+    """Read a torchvision-format state dict and its sidecar; every failure names the fix."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth file")
@@ -90,6 +140,54 @@ def load_checkpoint(model: nn.Module, path: Path) -> WeightsInfo:
                 state = state[key]
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds no state dict; save model.state_dict()")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    checkpoint = Checkpoint(path, state, digest)
+    sidecar, sidecar_sha256 = _read_sidecar(path, checkpoint.num_classes)
+    return Checkpoint(path, state, digest, sidecar, sidecar_sha256)
+
+
+def _read_sidecar(path: Path, num_classes: int | None) -> tuple[dict[str, Any] | None, str | None]:
+    """(the sidecar's object, its sha256), or (None, None) without one; CheckpointError if bad."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return None, None
+    fix = f"fix or delete {side} (written by the training script beside the checkpoint)"
+    try:
+        raw = side.read_bytes()
+        data = json.loads(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(
+            f"checkpoint sidecar {side} is not readable JSON ({exc}); {fix}"
+        ) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint sidecar {side} must hold a JSON object; {fix}")
+    declared = data.get("num_classes")
+    if declared is not None and (isinstance(declared, bool) or not isinstance(declared, int)):
+        raise CheckpointError(f"checkpoint sidecar {side}: num_classes must be an integer; {fix}")
+    if declared is not None and num_classes is not None and declared != num_classes:
+        raise CheckpointError(
+            f"checkpoint sidecar {side} says {declared} classes but {path.name}'s classifier has "
+            f"{num_classes}; {fix}"
+        )
+    classes = data.get("classes")
+    count = declared if declared is not None else num_classes
+    if classes is not None and (
+        not isinstance(classes, list)
+        or not all(isinstance(c, str) for c in classes)
+        or (count is not None and len(classes) != count)
+    ):
+        raise CheckpointError(
+            f"checkpoint sidecar {side}: classes must be a list of {count} names; {fix}"
+        )
+    if "preprocessing" in data and not isinstance(data["preprocessing"], dict):
+        raise CheckpointError(f"checkpoint sidecar {side}: preprocessing must be an object; {fix}")
+    return data, hashlib.sha256(raw).hexdigest()
+
+
+def load_checkpoint(model: nn.Module, path: Path | Checkpoint) -> WeightsInfo:
+    """Load a torchvision-format state dict strictly; every failure names the fix."""
+    checkpoint = path if isinstance(path, Checkpoint) else read_checkpoint(path)
+    path, state = checkpoint.path, checkpoint.state
     try:
         model.load_state_dict(_strict_check(model, state, path), strict=True)
     except RuntimeError as exc:  # a case _strict_check does not foresee: still one line
@@ -98,7 +196,7 @@ def load_checkpoint(model: nn.Module, path: Path) -> WeightsInfo:
             "pass a torchvision-format state dict"
         ) from None
     model.eval()
-    return WeightsInfo("checkpoint", str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    return checkpoint.info()
 
 
 def _strict_check(model: nn.Module, state: dict, path: Path) -> dict:

@@ -7,6 +7,7 @@ from typing import Any
 
 from deploy.artifacts.hashing import sha256_file
 from deploy.artifacts.manifest import ManifestEntry
+from deploy.artifacts.preprocessing import imagenet
 
 
 def make_entry(folder: Path, name: str = "a.pte", data: bytes = b"program", **changes: Any):
@@ -46,6 +47,9 @@ def make_entry(folder: Path, name: str = "a.pte", data: bytes = b"program", **ch
         "exported_at": "2026-01-01T00:00:00+00:00",
         "export_s": 1.0,
         "cache_key": "k" * 64,
+        "preprocessing": imagenet(224).to_dict(),
     }
     fields.update(changes)
+    if "input_shape" in changes and "preprocessing" not in changes:
+        fields["preprocessing"] = imagenet(fields["input_shape"][-1]).to_dict()
     return ManifestEntry(**fields)

@@ -27,7 +27,7 @@ def test_round_trip_and_file_layout(tmp_path):
     manifest.upsert(entry)
     manifest.save()
     document = json.loads(path.read_text())
-    assert document["schema_version"] == MANIFEST_SCHEMA_VERSION == 1
+    assert document["schema_version"] == MANIFEST_SCHEMA_VERSION == 2
     assert document["artifacts"][0]["sha256"] == entry.sha256
     loaded = Manifest.load(path)
     assert loaded.entries == [entry]
@@ -41,7 +41,7 @@ def test_required_fields_are_in_every_entry(tmp_path):
     required = {
         "sha256", "file", "size_bytes", "model", "recipe", "input_shape", "params", "madds",
         "weights", "calibration", "fidelity", "valid", "delegation", "toolchain", "exported_at",
-        "export_s", "cache_key",
+        "export_s", "cache_key", "preprocessing",
     }  # fmt: skip
     assert required <= set(make_entry(tmp_path).to_dict())
 
@@ -114,7 +114,7 @@ def test_migration_hook_upgrades_a_synthetic_v0(tmp_path, monkeypatch):
     loaded = Manifest.load(path)
     assert loaded.entries[0].sha256 == entry["sha256"]
     loaded.save()
-    assert json.loads(path.read_text())["schema_version"] == 1
+    assert json.loads(path.read_text())["schema_version"] == MANIFEST_SCHEMA_VERSION
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ import torch
 
 import deploy.models
 from deploy.artifacts.manifest import MANIFEST_NAME, Manifest, verify_artifact
+from deploy.artifacts.preprocessing import imagenet
 from deploy.errors import ArtifactIntegrityError, OutputFolderError
 from deploy.export import pipeline
 from deploy.export.recipes import get_recipe, parse_recipes
@@ -50,8 +51,10 @@ def test_both_recipes_export_and_validate(exported):
             "family": "mobilenet_v1",
             "width": 0.25,
             "resolution": 224,
+            "num_classes": 1000,
         }
         assert entry.input_shape == [1, 3, 224, 224]
+        assert entry.input_preprocessing == imagenet(224)  # random weights: ImageNet's
         assert entry.weights["source"] == "random"
         assert entry.params > 0 and entry.madds > 0
         assert entry.delegation["coverage"] == 1.0 and entry.delegation["non_delegated"] == {}

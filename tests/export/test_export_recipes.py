@@ -44,3 +44,34 @@ def test_recipe_fields_are_checked():
         Recipe("x", backend="tpu", precision="fp32", format=".pte")
     with pytest.raises(RecipeError, match="precision"):
         Recipe("x", backend="coreml", precision="int3", format=".mlpackage")
+
+
+def test_coreml_int8_calibrates_with_min_max_and_xnnpack_keeps_its_key():
+    import dataclasses
+
+    import torch
+
+    from deploy.errors import ExportError
+    from deploy.export import coreml, xnnpack
+
+    coreml_int8 = get_recipe("coreml-int8")
+    assert coreml_int8.as_dict()["quantization"]["activation_observer"] == "min-max"
+    config = coreml.quantizer_config(coreml_int8).global_config
+    assert str(config.activation_observer.value) == "min_max"
+    # a recipe without an observer serialises as before: its cache key does not change
+    assert "activation_observer" not in get_recipe("xnnpack-int8").as_dict()["quantization"]
+    assert (
+        dataclasses.asdict(get_recipe("xnnpack-int8").quantization)["activation_observer"] is None
+    )
+    odd = dataclasses.replace(
+        coreml_int8,
+        quantization=dataclasses.replace(coreml_int8.quantization, activation_observer="median"),
+    )
+    with pytest.raises(ExportError, match="activation observer 'median'"):
+        coreml.quantizer_config(odd)
+    xnn = get_recipe("xnnpack-int8")
+    with_observer = dataclasses.replace(
+        xnn, quantization=dataclasses.replace(xnn.quantization, activation_observer="min-max")
+    )
+    with pytest.raises(ExportError, match="picks its own activation observers"):
+        xnnpack.quantize_pt2e(torch.nn.Identity(), with_observer, torch.zeros(1), torch.zeros(1, 1))

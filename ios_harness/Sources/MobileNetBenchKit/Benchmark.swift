@@ -28,22 +28,84 @@ public enum ComputeUnitsChoice: String, CaseIterable, Sendable {
     }
 }
 
+/// The artifact's preprocessing (its manifest entry's, passed by bench/targets/ios.py as
+/// MNB_PREPROCESSING or --preprocessing, one line of JSON), as far as a synthetic input needs it.
+public struct InputRecipe: Sendable {
+    public static let channelOrders = ["RGB", "BGR", "LLL"]
+
+    public var name: String
+    public var channelOrder: String
+    public var mean: [Float]
+    public var std: [Float]
+    public var low: Float
+    public var high: Float
+    /// The JSON text it was read from, echoed in the result as `config.preprocessing`.
+    public var json: String
+
+    public init(
+        name: String, channelOrder: String, mean: [Float], std: [Float], low: Float = 0,
+        high: Float = 1, json: String = "{}"
+    ) throws {
+        guard InputRecipe.channelOrders.contains(channelOrder) else {
+            throw BenchmarkError.badConfig("preprocessing channel_order \(channelOrder) is not RGB, BGR or LLL")
+        }
+        guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }), high > low else {
+            throw BenchmarkError.badConfig("preprocessing needs 3 means, 3 positive stds, an increasing value_range")
+        }
+        self.name = name
+        self.channelOrder = channelOrder
+        self.mean = mean
+        self.std = std
+        self.low = low
+        self.high = high
+        self.json = json
+    }
+
+    /// From the manifest's JSON form (deploy/artifacts/preprocessing.py).
+    public init(json text: String) throws {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
+            let dict = object as? [String: Any]
+        else {
+            throw BenchmarkError.badConfig("preprocessing is not a JSON object: \(text.prefix(80))")
+        }
+        func floats(_ key: String, _ count: Int, _ fallback: [Float]? = nil) throws -> [Float] {
+            guard let raw = dict[key] else {
+                if let fallback { return fallback }
+                throw BenchmarkError.badConfig("preprocessing lacks \(key)")
+            }
+            guard let numbers = raw as? [NSNumber], numbers.count == count else {
+                throw BenchmarkError.badConfig("preprocessing \(key) needs \(count) numbers")
+            }
+            return numbers.map { $0.floatValue }
+        }
+        let range = try floats("value_range", 2, [0, 1])
+        try self.init(
+            name: dict["name"] as? String ?? "unnamed",
+            channelOrder: dict["channel_order"] as? String ?? "RGB",
+            mean: try floats("mean", 3), std: try floats("std", 3), low: range[0], high: range[1],
+            json: text)
+    }
+}
+
 public struct BenchmarkConfig: Sendable {
     public var modelURL: URL
     public var computeUnits: ComputeUnitsChoice
     public var warmup: Int
     public var iterations: Int
     public var seed: UInt64
+    /// The manifest's preprocessing; without it the input is the C++ runner's raw stream.
+    public var preprocessing: InputRecipe?
 
     public init(
         modelURL: URL, computeUnits: ComputeUnitsChoice = .cpuOnly, warmup: Int = 5,
-        iterations: Int = 50, seed: UInt64 = 0
+        iterations: Int = 50, seed: UInt64 = 0, preprocessing: InputRecipe? = nil
     ) {
         self.modelURL = modelURL
         self.computeUnits = computeUnits
         self.warmup = warmup
         self.iterations = iterations
         self.seed = seed
+        self.preprocessing = preprocessing
     }
 }
 
@@ -92,8 +154,42 @@ public struct SplitMix64 {
     }
 }
 
-/// A multi-array of the input's shape and type, filled from SplitMix64(seed).
-func makeInput(_ constraint: MLMultiArrayConstraint, seed: UInt64) throws -> MLMultiArray {
+/// A synthetic picture made the way the artifact's real inputs are made: splitmix64 pixels in
+/// [0, 1) ((u + 1) / 2 of the runner's stream; one grey plane replicated for "LLL", else one plane
+/// per channel), mapped onto value_range, then (value - mean[c]) / std[c], N x 3 x H x W.
+/// tests/android_app/synthetic.py is the Python port the test figures are checked with.
+public func preprocessedNoise(shape: [Int], seed: UInt64, recipe: InputRecipe) throws -> [Float] {
+    guard shape.count == 4, shape[1] == 3 else {
+        throw BenchmarkError.unsupportedModel(
+            "the manifest's preprocessing makes N x 3 x H x W inputs, not \(shape)")
+    }
+    let batch = shape[0]
+    let plane = shape[2] * shape[3]
+    let planes = recipe.channelOrder == "LLL" ? 1 : 3
+    var rng = SplitMix64(seed: seed)
+    var out = [Float](repeating: 0, count: batch * 3 * plane)
+    for n in 0..<batch {
+        var pixels: [[Float]] = []
+        for _ in 0..<planes {
+            pixels.append((0..<plane).map { _ in (rng.nextUnitFloat() + 1) * 0.5 })
+        }
+        for c in 0..<3 {
+            let source = pixels[planes == 1 ? 0 : c]
+            let base = (n * 3 + c) * plane
+            for i in 0..<plane {
+                let value = recipe.low + (recipe.high - recipe.low) * source[i]
+                out[base + i] = (value - recipe.mean[c]) / recipe.std[c]
+            }
+        }
+    }
+    return out
+}
+
+/// A multi-array of the input's shape and type: through the manifest's preprocessing when
+/// given, else filled from SplitMix64(seed) as bench_runner.cpp does.
+func makeInput(
+    _ constraint: MLMultiArrayConstraint, seed: UInt64, recipe: InputRecipe? = nil
+) throws -> MLMultiArray {
     let shape = constraint.shape
     guard !shape.isEmpty else {
         throw BenchmarkError.unsupportedModel("the input has a flexible or empty shape")
@@ -103,6 +199,13 @@ func makeInput(_ constraint: MLMultiArrayConstraint, seed: UInt64) throws -> MLM
         throw BenchmarkError.unsupportedModel("input data type \(dtype.rawValue) is not float")
     }
     let array = try MLMultiArray(shape: shape, dataType: dtype)
+    if let recipe {
+        let values = try preprocessedNoise(shape: shape.map { $0.intValue }, seed: seed, recipe: recipe)
+        for i in 0..<array.count {
+            array[i] = NSNumber(value: values[i])
+        }
+        return array
+    }
     var rng = SplitMix64(seed: seed)
     for i in 0..<array.count {
         array[i] = NSNumber(value: rng.nextUnitFloat())
@@ -173,12 +276,18 @@ public struct BenchmarkResult {
             "compute_units": config.computeUnits.rawValue,
             "warmup": config.warmup,
             "iterations": samplesMs.count,
-            "input": "seed:\(config.seed)",
+            "input": config.preprocessing.map { "seed:\(config.seed) via \($0.name) preprocessing" }
+                ?? "seed:\(config.seed)",
             "input_name": inputName,
             "input_shape": inputShape,
             "input_dtype": inputDtype,
         ]
         cfg["compile_ms"] = compileMs.map { $0 as Any } ?? NSNull()
+        // The preprocessing the input was made with, echoed so bench/targets/ios.py can check it.
+        cfg["preprocessing"] =
+            config.preprocessing.flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0.json.utf8))
+            } ?? NSNull()
         return [
             "schema_version": schemaVersion,
             "runner": [
@@ -253,7 +362,7 @@ public func runBenchmark(_ config: BenchmarkConfig) async throws -> BenchmarkRes
         throw BenchmarkError.unsupportedModel("expected one multi-array input, found \(inputs.count)")
     }
     let inputName = only.key
-    let input = try makeInput(constraint, seed: config.seed)
+    let input = try makeInput(constraint, seed: config.seed, recipe: config.preprocessing)
     let provider = try MLDictionaryFeatureProvider(
         dictionary: [inputName: MLFeatureValue(multiArray: input)])
     let options = MLPredictionOptions()

@@ -1,7 +1,10 @@
 // mobilenet-bench: benchmark one Core ML model on this Mac and print the runner result JSON.
 //
 //   swift run -c release mobilenet-bench --model m.mlpackage [--compute-units cpuOnly]
-//       [--warmup 5] [--iterations 50] [--seed 0] [--json out.json]
+//       [--warmup 5] [--iterations 50] [--seed 0] [--preprocessing JSON] [--json out.json]
+//
+// --preprocessing is the artifact's manifest preprocessing (one line of JSON, passed by
+// bench/targets/ios.py): the synthetic input is made through it.
 //
 // Exit status 0 with one JSON line on stdout; 2 with one `mobilenet-bench: error: ...` line on
 // stderr. On an iPhone the same benchmark runs inside the XCTest (see README.md).
@@ -12,7 +15,7 @@ import MobileNetBenchKit
 let usage = """
     usage: mobilenet-bench --model M.mlpackage|M.mlmodelc [--compute-units \
     \(ComputeUnitsChoice.allCases.map(\.rawValue).joined(separator: "|"))] [--warmup 5] \
-    [--iterations 50] [--seed 0] [--json out.json]
+    [--iterations 50] [--seed 0] [--preprocessing JSON] [--json out.json]
     """
 
 func fail(_ message: String) -> Never {
@@ -26,6 +29,7 @@ struct Options {
     var warmup = 5
     var iterations = 50
     var seed: UInt64 = 0
+    var preprocessing: InputRecipe?
     var jsonOut: String?
 }
 
@@ -58,6 +62,12 @@ func parse(_ argv: [String]) -> Options {
             let text = value(flag)
             guard let n = UInt64(text) else { fail("--seed wants a non-negative integer") }
             options.seed = n
+        case "--preprocessing":
+            do {
+                options.preprocessing = try InputRecipe(json: value(flag))
+            } catch {
+                fail("\(error)")
+            }
         case "--json": options.jsonOut = value(flag)
         case "--version":
             print("\(harnessName) \(harnessVersion)")
@@ -79,7 +89,8 @@ guard options.warmup >= 0, options.iterations >= 1 else {
 }
 let config = BenchmarkConfig(
     modelURL: URL(fileURLWithPath: modelPath), computeUnits: options.computeUnits,
-    warmup: options.warmup, iterations: options.iterations, seed: options.seed)
+    warmup: options.warmup, iterations: options.iterations, seed: options.seed,
+    preprocessing: options.preprocessing)
 
 do {
     let result = try await runBenchmark(config)

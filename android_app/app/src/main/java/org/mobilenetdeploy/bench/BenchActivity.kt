@@ -31,6 +31,11 @@ import org.pytorch.executorch.Tensor
  *   --ei warmup 5  --ei iterations 50  --ei threads 1 --el seed 0
  *   --es load_mode file|mmap                          how the program is loaded
  *   --es output result.json                           file name under the files dir
+ *   --es preprocessing '{"name":"imagenet",...}'      the artifact's manifest preprocessing
+ *                                                     (JSON): the synthetic input is noise
+ *                                                     pixels made into a tensor the way the
+ *                                                     artifact's inputs are (without it: the
+ *                                                     runner's raw [-1, 1) stream)
  *   --ez finish true                                  close the activity when done
  *
  * A failure writes <output>.error (one line) instead; the result appears atomically (renamed
@@ -69,8 +74,29 @@ class BenchActivity : Activity() {
         val loadMode: String,
         val output: String,
         val finish: Boolean,
+        val preprocessing: JSONObject?,
+        val recipe: InputRecipe?,
     ) {
         companion object {
+            /** The fields of the manifest's preprocessing (deploy/artifacts/preprocessing.py). */
+            fun recipeOf(json: JSONObject): InputRecipe {
+                fun floats(key: String, count: Int, default: FloatArray? = null): FloatArray {
+                    val array = json.optJSONArray(key)
+                        ?: return default ?: throw IllegalArgumentException("preprocessing lacks '$key'")
+                    require(array.length() == count) { "preprocessing '$key' needs $count numbers" }
+                    return FloatArray(count) { array.getDouble(it).toFloat() }
+                }
+                val range = floats("value_range", 2, floatArrayOf(0f, 1f))
+                return InputRecipe(
+                    name = json.optString("name", "unnamed"),
+                    channelOrder = json.optString("channel_order", "RGB"),
+                    mean = floats("mean", 3),
+                    std = floats("std", 3),
+                    low = range[0],
+                    high = range[1],
+                )
+            }
+
             fun from(intent: Intent): Options {
                 val pte = intent.getStringExtra("pte")
                     ?: throw IllegalArgumentException("missing extra 'pte' (--es pte /path/m.pte)")
@@ -83,6 +109,13 @@ class BenchActivity : Activity() {
                 require(threads >= 1) { "threads must be >= 1" }
                 val loadMode = intent.getStringExtra("load_mode") ?: "file"
                 require(loadMode == "file" || loadMode == "mmap") { "load_mode must be file or mmap" }
+                val preprocessing = intent.getStringExtra("preprocessing")?.let { text ->
+                    try {
+                        JSONObject(text)
+                    } catch (e: org.json.JSONException) {
+                        throw IllegalArgumentException("extra 'preprocessing' is not a JSON object: ${e.message}")
+                    }
+                }
                 return Options(
                     pte = pte,
                     shape = parseShape(intent.getStringExtra("shape") ?: "1,3,224,224"),
@@ -93,6 +126,8 @@ class BenchActivity : Activity() {
                     loadMode = loadMode,
                     output = output,
                     finish = intent.getBooleanExtra("finish", true),
+                    preprocessing = preprocessing,
+                    recipe = preprocessing?.let { recipeOf(it) },
                 )
             }
         }
@@ -148,7 +183,10 @@ class BenchActivity : Activity() {
 
             val numel = o.shape.fold(1L) { a, b -> a * b }
             require(numel in 1..Int.MAX_VALUE) { "input shape too large" }
-            val input = EValue.from(Tensor.fromBlob(SplitMix64.fill(numel.toInt(), o.seed), o.shape))
+            // The manifest's preprocessing, when given, makes the synthetic input (never a constant).
+            val data = o.recipe?.let { preprocessedNoise(o.shape, o.seed, it) }
+                ?: SplitMix64.fill(numel.toInt(), o.seed)
+            val input = EValue.from(Tensor.fromBlob(data, o.shape))
 
             fun runOnce(): Pair<Double, Array<EValue>> {
                 val start = SystemClock.elapsedRealtimeNanos()
@@ -215,7 +253,8 @@ class BenchActivity : Activity() {
             .put("cpu_mask", mask)
             .put("warmup", o.warmup)
             .put("iterations", samples.size)
-            .put("input", "seed:${o.seed}")
+            .put("input", o.recipe?.let { "seed:${o.seed} via ${it.name} preprocessing" } ?: "seed:${o.seed}")
+            .put("preprocessing", o.preprocessing ?: JSONObject.NULL)
             .put("input_shape", JSONArray(o.shape.toList()))
             .put("input_dtype", "float32")
             .put("load_mode", o.loadMode)

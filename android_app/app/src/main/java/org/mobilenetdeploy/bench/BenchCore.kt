@@ -28,6 +28,59 @@ class SplitMix64(seed: Long) {
     }
 }
 
+/**
+ * The artifact's preprocessing (its manifest entry's, passed by bench/android/app.py as the
+ * `preprocessing` intent extra), as far as a synthetic input needs it.
+ */
+class InputRecipe(
+    val name: String,
+    val channelOrder: String,
+    val mean: FloatArray,
+    val std: FloatArray,
+    val low: Float,
+    val high: Float,
+) {
+    init {
+        require(channelOrder in CHANNEL_ORDERS) { "preprocessing channel_order '$channelOrder' is not one of $CHANNEL_ORDERS" }
+        require(mean.size == 3 && std.size == 3) { "preprocessing mean and std need 3 values" }
+        require(std.all { it > 0f }) { "preprocessing std must be positive" }
+        require(high > low) { "preprocessing value_range must increase" }
+    }
+
+    companion object {
+        val CHANNEL_ORDERS = listOf("RGB", "BGR", "LLL")
+    }
+}
+
+/**
+ * A synthetic picture made the way the artifact's real inputs are made: splitmix64 pixels in
+ * [0, 1) ((u + 1) / 2 of the runner's stream; one grey plane replicated for "LLL", else one
+ * plane per channel), mapped onto value_range, then (value - mean[c]) / std[c], N x 3 x H x W.
+ * tests/android_app/synthetic.py is the Python port the figures in BenchCoreTest are checked with.
+ */
+fun preprocessedNoise(shape: LongArray, seed: Long, recipe: InputRecipe): FloatArray {
+    require(shape.size == 4 && shape[1] == 3L) {
+        "the manifest's preprocessing makes N x 3 x H x W inputs, not ${shape.joinToString("x")}"
+    }
+    val batch = shape[0].toInt()
+    val plane = (shape[2] * shape[3]).toInt()
+    val planes = if (recipe.channelOrder == "LLL") 1 else 3
+    val rng = SplitMix64(seed)
+    val out = FloatArray(batch * 3 * plane)
+    for (n in 0 until batch) {
+        val pixels = Array(planes) { FloatArray(plane) { (rng.nextUnitFloat() + 1f) * 0.5f } }
+        for (c in 0 until 3) {
+            val source = pixels[if (planes == 1) 0 else c]
+            val base = (n * 3 + c) * plane
+            for (i in 0 until plane) {
+                val value = recipe.low + (recipe.high - recipe.low) * source[i]
+                out[base + i] = (value - recipe.mean[c]) / recipe.std[c]
+            }
+        }
+    }
+    return out
+}
+
 /** "1,3,224,224" -> [1, 3, 224, 224]; every dimension must be a positive integer. */
 fun parseShape(text: String): LongArray {
     val parts = text.split(",").map { it.trim() }
