@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "PyTorch eager and ONNX Runtime beside our artifacts on this host, one thread",
     ),
     "bench-ios": ("bench.ios", "benchmark Core ML artifacts on an iPhone (macOS with Xcode)"),
+    "evaluate": (
+        "bench.accuracy.cli",
+        "top-1 / top-5 of the artifacts on a labelled folder, beside eager fp32 and the papers",
+    ),
     "profile": (
         "bench.profile.cli",
         "per-layer profiles (--profile): time, MAdds, GMAC/s, % of the core's peak; --devices",

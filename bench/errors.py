@@ -49,3 +49,11 @@ class AndroidBenchError(BenchError):
 
 class InstructionCountError(RunnerError):
     """--count-instructions: valgrind is missing, failed, or left no instruction count."""
+
+
+class DataFolderError(BenchError):
+    """A labelled image folder (class-per-folder) that is missing, empty or mislaid."""
+
+
+class EvaluationError(BenchError):
+    """An artifact's accuracy cannot be evaluated: classes, weights or runtime do not fit."""

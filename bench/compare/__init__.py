@@ -1,6 +1,7 @@
 """Cross-device comparison, significance, and the regression gate (`python -m bench compare`).
 
-Three modules, each importing only the ones above it:
+Three modules, each importing only the ones above it (and `accuracy`, the stored top-1 of each
+artifact from `python -m bench evaluate`, which the tables join to the cells by artifact sha256):
 
 - `measurements`: the measurement model (`Measurement`: one measuring session with its rounds,
   `Round`: one runner process, with its samples and machine state), choosing sessions
@@ -16,6 +17,7 @@ Three modules, each importing only the ones above it:
 The names below are the package's API: import them from `bench.compare`.
 """
 
+from bench.compare.accuracy import Accuracy, accuracy_from_store, latest_by_artifact
 from bench.compare.decisions import (
     COMPARABILITY_FIELDS,
     CORE_WAIT_DIFF,
@@ -104,6 +106,7 @@ __all__ = [
     "STEAL_DIFF_PCT",
     "THERMAL_DIFF_C",
     "VERDICTS",
+    "Accuracy",
     "Cell",
     "Column",
     "Comparison",
@@ -121,6 +124,7 @@ __all__ = [
     "Selection",
     "SideState",
     "Speedup",
+    "accuracy_from_store",
     "build_comparison",
     "comparability",
     "compare_devices",
@@ -133,6 +137,7 @@ __all__ = [
     "gmacs",
     "known_devices",
     "latest",
+    "latest_by_artifact",
     "machine_differences",
     "madds_for",
     "measurements_from_store",

@@ -8,6 +8,9 @@ No rendering here (that is `bench.report`): cells hold measurements and numbers,
   (the store's count, else the paper's), GMAC/s and the paper figure it is held against
   (`decisions.paper_reference`); a row carries the papers' Pixel 1 / 2 / 3 figures for the
   recipe's precision.
+- A cell also carries the stored ACCURACY of its artifact (`bench.compare.accuracy`: top-1 and
+  the drop against eager fp32 from `python -m bench evaluate`), matched by the artifact's sha256;
+  None when the artifact was never evaluated.
 - `build_comparison` selects the sessions, tabulates them, pairs two devices when exactly two
   are selected (by the gate's rule, `decisions.compare_devices`), runs the gate when a baseline
   is given and finds the int8 speedups.
@@ -15,10 +18,11 @@ No rendering here (that is `bench.report`): cells hold measurements and numbers,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.compare.accuracy import Accuracy, latest_by_artifact
 from bench.compare.decisions import (
     GateResult,
     PairResult,
@@ -53,6 +57,7 @@ class Cell:
     measurement: Measurement
     madds_m: float | None
     reference: paper.PaperLatency | None
+    accuracy: Accuracy | None = None  # the artifact's latest stored evaluation
 
     @property
     def median_ms(self) -> float:
@@ -134,8 +139,12 @@ def _columns(measurements: Sequence[Measurement]) -> list[Column]:
     return [Column(name, prov, tuple(sorted(by_device[(name, prov)]))) for name, prov in keys]
 
 
-def recipe_tables(measurements: Sequence[Measurement]) -> list[RecipeTable]:
-    """One table per recipe: rows are models, columns devices (latest run each)."""
+def recipe_tables(
+    measurements: Sequence[Measurement], accuracy: Mapping[str, Accuracy] | None = None
+) -> list[RecipeTable]:
+    """One table per recipe: rows are models, columns devices (latest run each); a cell's
+    accuracy is `accuracy[its artifact sha256]` when there is one."""
+    accuracy = accuracy or {}
     usable = latest(m for m in measurements if m.has_latency)
     tables = []
     for recipe in sorted({m.recipe for m in usable}):
@@ -158,7 +167,12 @@ def recipe_tables(measurements: Sequence[Measurement]) -> list[RecipeTable]:
                     None,
                 )
                 cells[column.label] = (
-                    Cell(hit, madds, paper_reference(model, hit.precision, hit.device))
+                    Cell(
+                        hit,
+                        madds,
+                        paper_reference(model, hit.precision, hit.device),
+                        accuracy.get(hit.artifact_sha256),
+                    )
                     if hit
                     else None
                 )
@@ -188,6 +202,7 @@ class Comparison:
     baseline_store: str = ""
     selection: Selection = field(default_factory=Selection)
     baseline_selection: Selection | None = None  # what the gate's baseline was chosen by
+    accuracy: tuple[Accuracy, ...] = ()  # the evaluations shown in the cells (latest each)
 
 
 EVERYTHING = Selection()
@@ -204,8 +219,10 @@ def build_comparison(
     strict: bool = False,
     store: str = "",
     baseline_store: str = "",
+    accuracy: Sequence[Accuracy] = (),
 ) -> Comparison:
-    """Select, tabulate, pair two devices, and run the gate when a baseline is given."""
+    """Select, tabulate, pair two devices, and run the gate when a baseline is given; stored
+    evaluations (`accuracy`) join the cells of their artifacts."""
     chosen = select(measurements, selection, store or "the store")
     with_latency = [m for m in chosen if m.has_latency]
     excluded = [m for m in chosen if not m.has_latency]
@@ -243,8 +260,10 @@ def build_comparison(
             metric=rules.metric,
             instructions_threshold=rules.instructions_threshold,
         )
+    tables = recipe_tables(with_latency, latest_by_artifact(accuracy))
+    shown = {c.accuracy for t in tables for r in t.rows for c in r.cells.values() if c}
     return Comparison(
-        tables=tuple(recipe_tables(with_latency)),
+        tables=tuple(tables),
         measurements=tuple(with_latency),
         excluded=tuple(excluded),
         rules=rules,
@@ -257,4 +276,5 @@ def build_comparison(
         baseline_store=baseline_store,
         selection=selection,
         baseline_selection=base_sel,
+        accuracy=tuple(a for a in accuracy if a in shown),
     )

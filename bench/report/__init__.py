@@ -9,5 +9,7 @@ the measuring commands print.
   `json` (versioned, for dashboards and CI).
 - `sessions` (bench-host, bench-android, bench-ssh, bench-ios) and `peers` (bench-peers): the
   tables the measuring commands print, from plain session data (`bench.rows`).
+- `accuracy`: the table `python -m bench evaluate` prints (top-1 / top-5 beside eager fp32 and
+  the papers), from the store's evaluation records.
 - `render_check`: opens an HTML report in headless Chromium and checks that it renders.
 """

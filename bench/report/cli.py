@@ -1,6 +1,7 @@
 """`python -m bench compare`: tables per recipe, two-device ratios, the regression gate, and
 the reports of `bench.report.writers` (the terminal, and `--markdown / --csv / --html / --json
-PATH`). Exit 0, or 1 when the gate fails (a regression: the 95% CI of the ratio from the rounds
+PATH`), with the stored top-1 of each artifact (`python -m bench evaluate`) beside its
+latencies. Exit 0, or 1 when the gate fails (a regression: the 95% CI of the ratio from the rounds
 lies wholly above 1 + threshold); bad input is one line, exit 2.
 
 `--metric instructions` makes the gate decide on instructions per inference wherever both
@@ -21,6 +22,7 @@ from bench.compare import (
     METRICS,
     Rules,
     Selection,
+    accuracy_from_store,
     build_comparison,
     measurements_from_store,
 )
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         store=str(args.store),
         baseline_store=baseline_store,
+        accuracy=accuracy_from_store(args.store),
     )
     console = make_console()
     for name, writer in WRITERS.items():  # registry order: the terminal first

@@ -11,7 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.compare import Comparison, GateResult, Measurement, PairResult, RecipeTable
+from bench.compare import (
+    Accuracy,
+    Comparison,
+    GateResult,
+    Measurement,
+    PairResult,
+    RecipeTable,
+    Row,
+)
+from bench.report.accuracy import pct
 from bench.stats import CONFIDENCE, HEADLINE
 from deploy.models import paper
 
@@ -89,12 +98,45 @@ class Grid:
     statuses: tuple[str, ...] = ()
 
 
+def _row_accuracy(row: Row) -> list[Accuracy]:
+    """The distinct evaluations of a row's artifacts (usually one: the same file everywhere)."""
+    found = [c.accuracy for c in row.cells.values() if c is not None and c.accuracy is not None]
+    return list(dict.fromkeys(found))
+
+
+def fmt_vs_eager(found: Accuracy) -> str:
+    points = found.vs_eager_points
+    return "-" if points is None else f"{points:+.2f}"
+
+
+ACCURACY_HEADERS = ("top-1 %", "top-1 vs eager (points)")
+
+
+def accuracy_notes(found: list[Accuracy]) -> list[str]:
+    """What the accuracy columns are, and on which images each figure was taken."""
+    if not found:
+        return []
+    notes = [
+        "top-1 % = the artifact's stored top-1 (python -m bench evaluate), matched by its "
+        "sha256; vs eager = minus the eager fp32 model's top-1 on the same images, in points"
+    ]
+    for data in dict.fromkeys((a.data_label, a.provenance, a.runtime) for a in found):
+        label, provenance, runtime = data
+        where = ", ".join(part for part in (provenance, runtime) if part)
+        models = sorted({a.model for a in found if (a.data_label, a.provenance, a.runtime) == data})
+        notes.append(f"  on {label} ({where}): {', '.join(models)}")
+    return notes
+
+
 def recipe_grid(table: RecipeTable) -> Grid:
     headers = ["model", "MAdds (M)"]
     for column in table.columns:
         headers += [f"{column.label} ms", f"{column.device} / paper", f"{column.device} GMAC/s"]
     pixels = [d for d in paper.DEVICES if any(d in row.paper for row in table.rows)]
     headers += [f"paper {PAPER_SHORT[d]} ms" for d in pixels]
+    evaluated = [a for row in table.rows for a in _row_accuracy(row)]
+    if evaluated:
+        headers += ACCURACY_HEADERS
     rows = []
     for row in table.rows:
         cells = [row.model, fmt_madds(row.madds_m, row.madds_source)]
@@ -111,6 +153,10 @@ def recipe_grid(table: RecipeTable) -> Grid:
                 fmt_gmacs(cell.gmacs),
             ]
         cells += [fmt_ms(row.paper[d].latency_ms) if d in row.paper else "-" for d in pixels]
+        if evaluated:
+            found = _row_accuracy(row)
+            cells.append(" / ".join(pct(a.top1) for a in found) or "-")
+            cells.append(" / ".join(fmt_vs_eager(a) for a in found) or "-")
         rows.append(tuple(cells))
     notes = [
         f"{column.label}: runner {', '.join(column.runners)}"
@@ -126,6 +172,7 @@ def recipe_grid(table: RecipeTable) -> Grid:
     if pixels:
         notes.append(f"paper columns: {PAPER_METHOD}; sources:")
         notes += [f"  {key}: {paper.SOURCES[key]}" for key in table.sources]
+    notes += accuracy_notes(list(dict.fromkeys(evaluated)))
     return Grid(
         f"recipe {table.recipe} ({table.precision}): latency per device, {HEADLINE}",
         tuple(headers),

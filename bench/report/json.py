@@ -22,6 +22,9 @@ Added: `session_id`, `n_rounds`, `rounds_failed`, `estimate`, `rounds`, `ratio_c
 `rounds_needed`, `metric`, `machine`, the rules' guard bounds, the gate's metric, a speedup's
 `ci`.
 
+Within version 2, cells gained `accuracy` (the artifact's stored top-1 / top-5 from
+`python -m bench evaluate`, matched by sha256; null when it was never evaluated).
+
 Schema version 2 (`?` = may be null)::
 
     schema_version   2
@@ -43,7 +46,7 @@ Schema version 2 (`?` = may be null)::
         devices      one per device with a session of the model (the latest session):
                      RUN fields, then estimate: ESTIMATE, rounds: [ROUND], gmacs?,
                      paper_reference? {device, latency_ms, source}, ratio_to_paper? (headline
-                     over that figure)
+                     over that figure), accuracy?: ACCURACY
         paper        the papers' figures for the recipe's precision, Pixel 1 / 2 / 3:
                      [{device, provenance: "paper", latency_ms, source, source_text, method,
                      gmacs?}]
@@ -65,6 +68,9 @@ Schema version 2 (`?` = may be null)::
                version}, cpu_mask, artifact_sha256, started_at, label?, store?, n (samples in
                all rounds), n_rounds (rounds with samples), rounds_failed, median_ms? (the
                headline)}
+    ACCURACY  {top1, top5?, eager_top1?, eager_top5? (fractions; eager fp32 on the same images),
+               top1_vs_eager_points?, images, skipped, data: {folder, name, sha256 (of the images
+               evaluated)}, device_id, provenance, runtime, created_at, evaluation_id?}
     ESTIMATE  {estimator, median_ms, ci: {low_ms, high_ms, confidence (the coverage reached:
                0.95 from 6 rounds, less below), method}, p10_ms, n_rounds, n_samples}
     ROUND     {index, run_id?, started_at, n, median_ms, p10_ms, within_process: {label
@@ -106,6 +112,7 @@ from bench.compare import (
     STEAL_DIFF_PCT,
     THERMAL_DIFF_C,
     VERDICTS,
+    Accuracy,
     Cell,
     Comparison,
     Difference,
@@ -238,6 +245,30 @@ def _round(found: Round) -> dict[str, Any]:
     }
 
 
+def _accuracy(found: Accuracy | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {
+        "top1": found.top1,
+        "top5": _number(found.top5),
+        "eager_top1": _number(found.eager_top1),
+        "eager_top5": _number(found.eager_top5),
+        "top1_vs_eager_points": _number(found.vs_eager_points),
+        "images": found.images,
+        "skipped": found.skipped,
+        "data": {
+            "folder": found.data_folder,
+            "name": found.data_name,
+            "sha256": found.data_sha256,
+        },
+        "device_id": found.device_id,
+        "provenance": found.provenance,
+        "runtime": found.runtime,
+        "created_at": found.created_at,
+        "evaluation_id": found.evaluation_id,
+    }
+
+
 def _cell(cell: Cell) -> dict[str, Any]:
     est = cell.estimate
     assert est is not None  # a table cell always has samples
@@ -252,6 +283,7 @@ def _cell(cell: Cell) -> dict[str, Any]:
             else None
         ),
         "ratio_to_paper": _number(cell.ratio_to_paper),
+        "accuracy": _accuracy(cell.accuracy),
     }
 
 
@@ -633,6 +665,24 @@ SCHEMA: dict[str, Any] = {
                     _object({"device": _STR, "latency_ms": _NUM, "source": _STR})
                 ),
                 "ratio_to_paper": _NUM_OR_NULL,
+                "accuracy": _or_null(_ref("accuracy")),
+            }
+        ),
+        "accuracy": _object(
+            {
+                "top1": _NUM,
+                "top5": _NUM_OR_NULL,
+                "eager_top1": _NUM_OR_NULL,
+                "eager_top5": _NUM_OR_NULL,
+                "top1_vs_eager_points": _NUM_OR_NULL,
+                "images": _COUNT,
+                "skipped": _COUNT,
+                "data": _object({"folder": _STR, "name": _STR, "sha256": _STR}),
+                "device_id": _STR,
+                "provenance": _STR,
+                "runtime": _STR,
+                "created_at": _STR,
+                "evaluation_id": _INT_OR_NULL,
             }
         ),
         "estimate": _object(

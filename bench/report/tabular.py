@@ -4,6 +4,9 @@ recipe, model and device, numbers unrounded, the papers' figures as provenance `
 The CSV's `median_ms` is the headline, named in its `estimator` column (`bench.stats.HEADLINE`:
 the median of the round medians), with `ci_low_ms` / `ci_high_ms` (its CI from the rounds, of
 coverage `ci_confidence`), `p10_ms` (median of the round p10s), `rounds` and `n` (samples).
+Where the cell's artifact was evaluated (`python -m bench evaluate`), `top1` / `top5` (fractions),
+`eager_top1` and `top1_vs_eager_points` say how accurate it is, on `accuracy_images` images of
+the folder `accuracy_data` (hash `accuracy_data_sha256`); empty otherwise.
 
 Model, file and device names come from devices (`ro.product.model`) and from files: they are
 untrusted. Every text written goes through one helper per format: `md_text` for Markdown (no
@@ -118,6 +121,13 @@ CSV_COLUMNS = (
     "label",
     "started_at",
     "run_id",
+    "top1",
+    "top5",
+    "eager_top1",
+    "top1_vs_eager_points",
+    "accuracy_images",
+    "accuracy_data",
+    "accuracy_data_sha256",
 )
 
 
@@ -138,6 +148,7 @@ def csv_rows(comparison: Comparison) -> list[dict[str, object]]:
                 m = cell.measurement
                 ref = cell.reference
                 est = cell.estimate
+                acc = cell.accuracy
                 rows.append(
                     base
                     | {
@@ -168,6 +179,13 @@ def csv_rows(comparison: Comparison) -> list[dict[str, object]]:
                         "label": m.label,
                         "started_at": m.started_at,
                         "run_id": m.run_id,
+                        "top1": acc.top1 if acc else None,
+                        "top5": acc.top5 if acc else None,
+                        "eager_top1": acc.eager_top1 if acc else None,
+                        "top1_vs_eager_points": acc.vs_eager_points if acc else None,
+                        "accuracy_images": acc.images if acc else None,
+                        "accuracy_data": acc.data_folder if acc else None,
+                        "accuracy_data_sha256": acc.data_sha256 if acc else None,
                     }
                 )
             for device, entry in row.paper.items():
