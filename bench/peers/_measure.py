@@ -58,7 +58,8 @@ def load_eager(path: Path, image: np.ndarray) -> tuple[Callable[[], np.ndarray],
     from deploy.models.families import create_architecture
 
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    module = create_architecture(saved["family"], saved["width"])
+    # a file saved before class counts were recorded holds an ImageNet (1000-class) model
+    module = create_architecture(saved["family"], saved["width"], saved.get("num_classes", 1000))
     module.load_state_dict(saved["state_dict"])
     module.eval()
     x = torch.from_numpy(image)

@@ -42,7 +42,7 @@ class PeerModels:
     params: int
     madds: int
     folder: Path
-    state_dict: Path  # torch.save({"family", "width", "state_dict"}) for eager
+    state_dict: Path  # torch.save({"family", "width", "num_classes", "state_dict"}) for eager
     onnx_fp32: Path
     onnx_int8: Path
     input_file: Path  # float32 NCHW raw bytes, 1 image
@@ -197,7 +197,8 @@ def prepare(
     input_file = folder / "input.bin"
     if not state_path.exists():
         tmp = folder / f".model.pt.{os.getpid()}.tmp"
-        torch.save({"family": spec.family, "width": spec.width, "state_dict": state}, tmp)
+        saved = {"family": spec.family, "width": spec.width, "num_classes": built.num_classes}
+        torch.save({**saved, "state_dict": state}, tmp)
         os.replace(tmp, state_path)
     if not input_file.exists():
         input_file.write_bytes(image.numpy().astype("float32").tobytes())

@@ -226,3 +226,19 @@ def test_a_failed_peer_round_is_stored_as_failed_and_the_others_go_on(tmp_path, 
             ("ort-int8", "peer", "onnxruntime")
         ] * 2
         assert bad_runs[0].runner_version  # the engine's version
+
+
+def test_a_ten_class_checkpoint_runs_in_the_eager_peer(tmp_path):
+    """The eager peer rebuilds the model with the checkpoint's class count, not ImageNet's."""
+    import numpy as np
+    import torch
+
+    from bench.peers._measure import load_eager
+    from deploy.models import parse_model_name
+    from deploy.models.families import create_architecture
+
+    checkpoint = tmp_path / "ten.pth"
+    torch.save(create_architecture("mobilenet_v1", 0.25, 10).state_dict(), checkpoint)
+    files = prepare(parse_model_name(MODEL, weights=str(checkpoint)), root=tmp_path / "peers")
+    forward, engine = load_eager(files.state_dict, np.zeros((1, 3, 32, 32), np.float32))
+    assert engine["name"] == "pytorch-eager" and forward().shape == (1, 10)
