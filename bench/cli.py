@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench.profile.cli",
         "per-layer profiles (--profile): time, MAdds, GMAC/s, % of the core's peak; --devices",
     ),
+    "sweep": (
+        "bench.sweep.cli",
+        "the papers' MobileNet grid on one device: latency vs top-1 frontier, pick for a budget",
+    ),
     "compare": (
         "bench.report.cli",
         "compare latencies across devices and with the papers; --baseline: regression gate",

@@ -5,11 +5,18 @@ is milliseconds, batch 1, one large core, one thread, TensorFlow Lite on Google 
 Model keys are this project's names (`mobilenet_v3_large_0.75_224`); precision is "fp32" or
 "int8". Where sources disagree, every figure is kept and `latency()` prefers the most recent
 source (SOURCE_PREFERENCE), so a table never mixes two papers' methods for one cell silently.
+
+Top-1 is ImageNet top-1 (percent) of the papers' trained weights: `COMPLEXITY` holds the float
+figures published with params and MAdds, `QUANTIZED_TOP1` the int8 figures published without
+them (MobileNetV3 Table 4). `top1(model, precision)` reads both. `published_models(family)` is
+every configuration some table names (the papers' width x resolution grid of that family).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from deploy.models.spec import parse_model_name
 
 SOURCES: dict[str, str] = {
     "v1-paper": "Howard et al. 2017, MobileNets, arXiv 1704.04861, Tables 6, 7 and 9",
@@ -235,6 +242,25 @@ LATENCY: tuple[PaperLatency, ...] = tuple(
     ]
 )
 
+
+@dataclass(frozen=True)
+class PaperTop1:
+    """A published ImageNet top-1 (percent) of one model at one precision."""
+
+    model: str
+    precision: str
+    top1: float
+    source: str
+
+
+# MobileNetV3 paper, Table 4: quantized (int8) top-1, published without params or MAdds.
+QUANTIZED_TOP1: tuple[PaperTop1, ...] = (
+    PaperTop1("mobilenet_v3_large_1.0_224", "int8", 73.8, "v3-table4"),
+    PaperTop1("mobilenet_v2_1.0_224", "int8", 70.9, "v3-table4"),
+    PaperTop1("mobilenet_v3_small_1.0_224", "int8", 64.9, "v3-table4"),
+    PaperTop1("mobilenet_v2_0.35_224", "int8", 57.2, "v3-table4"),
+)
+
 _COMPLEXITY_BY_MODEL = {entry.model: entry for entry in COMPLEXITY}
 
 
@@ -258,3 +284,24 @@ def latencies(model: str, precision: str) -> dict[str, PaperLatency]:
     """The preferred published latency on each Pixel that has one."""
     found = {device: latency(model, precision, device) for device in DEVICES}
     return {device: entry for device, entry in found.items() if entry is not None}
+
+
+def top1(model: str, precision: str) -> PaperTop1 | None:
+    """The published ImageNet top-1 of `model` at `precision` ("fp32" or "int8"), or None when
+    no table gives that precision (an int8 figure is never stood in for by the float one)."""
+    if precision == "fp32":
+        entry = _COMPLEXITY_BY_MODEL.get(model)
+        if entry is None or entry.top1 is None:
+            return None
+        return PaperTop1(model, "fp32", entry.top1, entry.source)
+    return next((e for e in QUANTIZED_TOP1 if (e.model, e.precision) == (model, precision)), None)
+
+
+def published_models(family: str) -> list[str]:
+    """Every configuration of `family` that a table above names (top-1, params/MAdds or a
+    latency): the papers' width x resolution grid, narrowest and smallest first."""
+    names = {e.model for e in COMPLEXITY} | {e.model for e in LATENCY}
+    names |= {e.model for e in QUANTIZED_TOP1}
+    specs = [parse_model_name(name) for name in names]
+    found = sorted((s.width, s.resolution, s.name) for s in specs if s.family == family)
+    return [name for _, _, name in found]
