@@ -57,6 +57,16 @@ def _runners_in(sandbox: Path) -> list[int]:
     return [pid for pid in phone_processes(sandbox, "bench_runner") if _runs_bench_runner(pid)]
 
 
+def _describe(pid: int) -> str:
+    """pid, parent and command line of a process, for a failing assertion's message."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return f"{pid}: gone"
+    return f"{pid} (parent {ppid}): {argv.strip()}"
+
+
 def _runs_bench_runner(pid: int) -> bool:
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -305,7 +315,8 @@ def test_kill_runners_kills_only_our_runner(start_phone, device_options):
         while len(_runners_in(sim.root)) != 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         (host_folder / ".runner-y.pid").write_text("1\n")  # pid 1 is not ours: left alone
-        assert len(_runners_in(sim.root)) == 1
+        runners = _runners_in(sim.root)
+        assert len(runners) == 1, [_describe(pid) for pid in runners]  # say what ran twice
         assert phone.kill_runners(device, DEVICE_ROOT) == 1
         deadline = time.monotonic() + 5
         while _runners_in(sim.root) and time.monotonic() < deadline:
