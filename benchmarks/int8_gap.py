@@ -128,7 +128,8 @@ def main() -> int:
         peaks[precision] = measure_peak(target, probe, timed, device_id=device.id, rounds=3).gmacs
     print(
         f"host: {cpu_model()}, int8 dot product: {', '.join(int8_dot_features()) or 'none'};"
-        f" core {args.core}, 1 thread; BUSY machine (other jobs share it): figures are rough"
+        f" core {args.core}, 1 thread; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs (a busy machine makes these rough)"
     )
     print("peaks (probe, 3 rounds): " + ", ".join(f"{p} {g:.1f} GMAC/s" for p, g in peaks.items()))
 
@@ -220,7 +221,7 @@ def main() -> int:
                         f"{model} {b.name} (int8 #{b.idx}): int8 {b.time_ms:.3f} ms "
                         f"> fp32 {a.time_ms:.3f} ms"
                     )
-    print("\nclosing note (measured on a busy 2-core host; XNNPACK op times are whole us)")
+    print("\nsummary (this host, one thread; XNNPACK op times are whole microseconds)")
     print("5 layers furthest from peak (most time lost against the probe's rate):")
     for _, line in sorted(lost, reverse=True)[:5]:
         print(f"  {line}")
@@ -234,4 +235,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from deploy import quiet
+
+    with quiet.installed():  # torchao/ExecuTorch start-up chatter, as in the commands
+        sys.exit(main())
