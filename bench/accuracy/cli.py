@@ -121,24 +121,9 @@ def _detail(unit: Unit, outcome: Outcome, folder: LabelledFolder, cpu: str) -> d
 
 
 def _progress(console: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from deploy.console import progress_bar
 
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    return progress_bar(console, "[bold]{task.description}", remaining=True, detail=False)
 
 
 def _prepare(args: argparse.Namespace, console: Any) -> tuple[LabelledFolder, Plan, Any]:

@@ -144,22 +144,9 @@ class RichUi(Ui):
     """Two bars over the grid: exports and measured rounds; messages above them."""
 
     def __init__(self, console: Any) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from deploy.console import progress_bar
 
-        self.progress = Progress(
-            TextColumn("{task.fields[what]:<8}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=console,
-        )
+        self.progress = progress_bar(console, "{task.fields[what]:<8}", transient=False)
         self.exports = self.progress.add_task("", total=0, what="export")
         self.rounds = self.progress.add_task("", total=0, what="measure")
 

@@ -154,23 +154,9 @@ class _progress_bar:
     """A rich progress bar over the artifacts; the current model, recipe and stage beside it."""
 
     def __init__(self, console, total: int) -> None:  # type: ignore[no-untyped-def]
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from deploy.console import progress_bar
 
-        self.progress = Progress(
-            TextColumn("[bold]export"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=console,
-            transient=True,
-        )
+        self.progress = progress_bar(console, "[bold]export")
         self.task = self.progress.add_task("", total=total)
 
     def __enter__(self):  # type: ignore[no-untyped-def]

@@ -372,23 +372,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from deploy.console import make_console
+    from deploy.console import make_console, progress_bar
     from deploy.errors import DeployError
 
     if args.epochs < 1:
         raise DeployError(f"--epochs {args.epochs} must be at least 1")
     settings = Settings(epochs=args.epochs)
     console = make_console()
-    with Progress(
-        TextColumn("[bold]train-digits"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar(console, "[bold]train-digits", elapsed=False) as bar:
         task = bar.add_task("epochs", total=settings.epochs)
 
         def on_epoch(epoch: int, of: int, loss: float) -> None:
