@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,6 @@ import torch
 
 from deploy.artifacts.manifest import MANIFEST_NAME, Manifest
 from deploy.artifacts.preprocessing import Preprocessing
-from deploy.export.pipeline import export_many
-from deploy.export.recipes import parse_recipes
 from deploy.export.validation import TRAINED_INT8_MIN_SQNR_DB, run_pte
 from deploy.images import image_files, load_images, preprocess
 from deploy.models import build_model, parse_model_name
@@ -102,38 +99,31 @@ def _top1(outputs: torch.Tensor, labels: np.ndarray) -> float:
     return float((outputs.argmax(dim=1).numpy() == labels).mean())
 
 
-def test_fp32_reaches_95_and_xnnpack_int8_stays_within_one_point(
-    digits_checkpoint: Path, tmp_path: Path, split
-) -> None:
+def test_fp32_reaches_95_and_xnnpack_int8_stays_within_one_point(request) -> None:
     """Real accuracy on the 360 held-out digits, read back from an ImageNet-val-like folder
-    through the artifact's recorded preprocessing, as `evaluate` reads it."""
-    training, held_out = split
-    val = digits.write_image_folder(held_out, tmp_path / "val")
-    calibration = digits.write_image_folder(training.per_class(10), tmp_path / "cal", flat=True)
-    spec = parse_model_name(digits.MODEL, weights=str(digits_checkpoint))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        (outcome,) = export_many(
-            [spec], parse_recipes("xnnpack-int8"), tmp_path / "out", calibration_dir=calibration
-        )
-    entry = outcome.entry
+    through the artifact's recorded preprocessing, as `evaluate` reads it (the session's int8
+    artifact, exported under the trained-weights default thresholds)."""
+    trained = request.getfixturevalue("digits")  # tests/conftest.py (its name is this module's)
+    manifest = Manifest.load(trained.artifacts / MANIFEST_NAME)
+    (entry,) = [e for e in manifest.entries if e.recipe_name == "xnnpack-int8"]
     assert entry.valid, entry.fidelity  # under the trained-weights default thresholds
     assert entry.model["num_classes"] == 10 and entry.input_preprocessing.name == "digits"
     assert entry.fidelity["sqnr_db"] >= TRAINED_INT8_MIN_SQNR_DB
 
-    classes = sorted(p.name for p in val.iterdir())
+    classes = sorted(p.name for p in trained.folder.iterdir())
     files = [
-        (path, classes.index(folder)) for folder in classes for path in image_files(val / folder)
+        (path, classes.index(folder))
+        for folder in classes
+        for path in image_files(trained.folder / folder)
     ]
     images = torch.from_numpy(
         np.stack([preprocess(path, entry.input_preprocessing) for path, _ in files])
     )
     labels = np.array([label for _, label in files])
     assert len(labels) == 360
-    eager = build_model(spec).module
+    spec = parse_model_name(digits.MODEL, weights=str(trained.checkpoint))
     with torch.no_grad():
-        fp32 = _top1(eager(images), labels)
-    manifest = Manifest.load(tmp_path / "out" / MANIFEST_NAME)
+        fp32 = _top1(build_model(spec).module(images), labels)
     int8 = _top1(run_pte(manifest.path_of(entry), images), labels)
     print(
         f"\nheld-out digits (360): eager fp32 top-1 {fp32:.2%}, xnnpack-int8 top-1 {int8:.2%} "
