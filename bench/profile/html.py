@@ -1,6 +1,6 @@
 """The per-layer profiles as a self-contained HTML page: per profile a bar chart of the layers'
 times and a roofline-style scatter (GMAC/s against MAdds, the core's peak as a line), and the
-table. Every name is escaped (`html.escape`) and drawn as plain text (`plots._figure`)."""
+table. Every name is escaped (`html.escape`) and drawn as plain text (`plots.new_figure`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from html import escape
 from pathlib import Path
 
 from bench.profile.view import ProfileView
-from bench.report.html import LOAD_CHECK, STYLE, _figure_html
-from bench.report.plots import Plot, _figure, _footer, _png
+from bench.report.html import LOAD_CHECK, STYLE, figure_html
+from bench.report.plots import Plot, add_footer, new_figure, to_png
 
 OP_COLOURS = {"conv": "tab:blue", "dwconv": "tab:orange", "linear": "tab:green"}
 
@@ -24,7 +24,7 @@ def _producer(view: ProfileView) -> str:
 def layer_bars(view: ProfileView, index: int) -> Plot:
     """Per-layer time, one bar per conv/linear layer in execution order, coloured by op."""
     rows = view.layers
-    with _figure(11.0, 4.5) as fig:
+    with new_figure(11.0, 4.5) as fig:
         ax = fig.add_subplot()
         ax.bar(
             range(len(rows)),
@@ -37,8 +37,8 @@ def layer_bars(view: ProfileView, index: int) -> Plot:
         for op, colour in OP_COLOURS.items():
             ax.bar([], [], color=colour, label=op)
         ax.legend(fontsize=8)
-        _footer(fig, [_producer(view)])
-        png = _png(fig)
+        add_footer(fig, [_producer(view)])
+        png = to_png(fig)
     return Plot(
         f"profile-bars-{index}",
         f"{view.model} {view.recipe} on {view.device_label}: time per layer",
@@ -51,7 +51,7 @@ def roofline(view: ProfileView, index: int) -> Plot:
     """GMAC/s against MAdds per layer (log-log); the measured peak as a horizontal line."""
     from bench.report.plots import _log_axes
 
-    with _figure(8.0, 5.5) as fig:
+    with new_figure(8.0, 5.5) as fig:
         ax = fig.add_subplot()
         for op, colour in OP_COLOURS.items():
             points = [
@@ -76,8 +76,8 @@ def roofline(view: ProfileView, index: int) -> Plot:
         ax.set_xlabel("MAdds of the layer")
         ax.set_ylabel("GMAC/s")
         ax.set_title(f"{view.model} {view.recipe}: rate per layer")
-        _footer(fig, [_producer(view)])
-        png = _png(fig)
+        add_footer(fig, [_producer(view)])
+        png = to_png(fig)
     return Plot(
         f"profile-roofline-{index}",
         f"{view.model} {view.recipe} on {view.device_label}: GMAC/s against MAdds",
@@ -147,8 +147,8 @@ def render(views: Sequence[ProfileView]) -> str:
             f"<h2>{escape(view.model)} {escape(view.recipe)} on {escape(view.device_label)}</h2>"
         )
         parts.append(f"<p class='notes'>{escape(_producer(view))}</p>")
-        parts.append(_figure_html(layer_bars(view, i)))
-        parts.append(_figure_html(roofline(view, i)))
+        parts.append(figure_html(layer_bars(view, i)))
+        parts.append(figure_html(roofline(view, i)))
         parts.append(_table(view))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -4,7 +4,7 @@ One file, no network, no external assets. A tiny inline script records on <body>
 image decoded (`data-images-loaded` / `data-images-broken`), so a headless browser can check
 the page rendered (`python -m bench.report.render_check`). Every text goes through
 `html.escape` (names come from devices and files), and the figures draw them as plain text
-(`plots._figure`).
+(`plots.new_figure`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _grid_html(grid: Grid) -> str:
     )
 
 
-def _figure_html(plot: Plot) -> str:
+def figure_html(plot: Plot) -> str:
     data = base64.b64encode(plot.png).decode("ascii")
     return (
         f'<figure id="{escape(plot.name)}"><img alt="{escape(plot.title)}" '
@@ -92,7 +92,7 @@ def render(comparison: Comparison, plots: list[Plot] | None = None) -> str:
     parts.append(f'<p class="notes">{escape(comparison.rules.describe())}</p>')
     parts += [f'<p class="notes">{escape(note)}</p>' for note in excluded_notes(comparison)]
     parts.append("<h2>Figures</h2>")
-    parts += [_figure_html(plot) for plot in plots]
+    parts += [figure_html(plot) for plot in plots]
     parts.append("<h2>Tables</h2>")
     parts += [_grid_html(grid) for grid in all_grids(comparison)]
     parts.append("</body></html>")

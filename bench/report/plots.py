@@ -2,7 +2,7 @@
 
 Every figure names the recipe, the devices with their provenance (host / simulator labelled
 "not a phone") and the runner that produced the numbers, in its title and footer. Those names
-come from devices and files, so every text is drawn as plain text: see `_figure`.
+come from devices and files, so every text is drawn as plain text: see `new_figure`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class Plot:
 
 
 @contextmanager
-def _figure(width: float = 10.0, height: float = 5.5) -> Iterator[Figure]:
-    """A new figure whose every text is plain. Draw it (`_png`) inside the block: a Text reads
+def new_figure(width: float = 10.0, height: float = 5.5) -> Iterator[Figure]:
+    """A new figure whose every text is plain. Draw it (`to_png`) inside the block: a Text reads
     the setting when it is made, and tick labels are made when the figure is drawn.
 
     Names come from devices and files: matplotlib would read `$...$` in one as mathtext (a
@@ -51,7 +51,7 @@ def _figure(width: float = 10.0, height: float = 5.5) -> Iterator[Figure]:
 
 def _log_axes(ax: Axes) -> None:
     """Both axes logarithmic, ticks labelled "10", "100", "20": the default log tick labels are
-    mathtext (`$\\mathdefault{10^{2}}$`), which `_figure` would print as written."""
+    mathtext (`$\\mathdefault{10^{2}}$`), which `new_figure` would print as written."""
     from matplotlib.ticker import LogFormatter
 
     ax.set_xscale("log")
@@ -61,7 +61,7 @@ def _log_axes(ax: Axes) -> None:
         axis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
 
 
-def _png(fig: Figure) -> bytes:
+def to_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
@@ -71,7 +71,7 @@ def _short(model: str) -> str:
     return model.replace("mobilenet_", "").replace("_large", "_L").replace("_small", "_S")
 
 
-def _footer(fig, lines: Sequence[str]) -> None:
+def add_footer(fig, lines: Sequence[str]) -> None:
     text = "\n".join(textwrap.fill(line, 150) for line in lines)
     fig.supxlabel(text, fontsize=7.5, ha="left", x=0.01)
 
@@ -85,7 +85,7 @@ def latency_by_model(table: RecipeTable) -> Plot:
     bars (none for a session of one round)."""
     import numpy as np
 
-    with _figure(max(8.0, 1.1 * len(table.rows) + 4), 5.5) as fig:
+    with new_figure(max(8.0, 1.1 * len(table.rows) + 4), 5.5) as fig:
         ax = fig.add_subplot()
         n = max(len(table.columns), 1)
         width = 0.8 / n
@@ -120,8 +120,8 @@ def latency_by_model(table: RecipeTable) -> Plot:
         ax.set_title(f"Latency per model - recipe {table.recipe} ({table.precision})")
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-        _footer(fig, [f"recipe {table.recipe}", *_producers(table)])
-        png = _png(fig)
+        add_footer(fig, [f"recipe {table.recipe}", *_producers(table)])
+        png = to_png(fig)
     return Plot(
         f"latency-{table.recipe}",
         f"Latency per model, recipe {table.recipe}",
@@ -133,7 +133,7 @@ def latency_by_model(table: RecipeTable) -> Plot:
 
 def latency_vs_madds(table: RecipeTable) -> Plot:
     """Our latency against MAdds beside the papers' published points (hollow markers)."""
-    with _figure(10, 6) as fig:
+    with new_figure(10, 6) as fig:
         ax = fig.add_subplot()
         for column in table.columns:
             points = [
@@ -176,7 +176,7 @@ def latency_vs_madds(table: RecipeTable) -> Plot:
         ax.set_title(f"Latency against MAdds - recipe {table.recipe} ({table.precision})")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
-        _footer(
+        add_footer(
             fig,
             [
                 f"recipe {table.recipe}",
@@ -184,7 +184,7 @@ def latency_vs_madds(table: RecipeTable) -> Plot:
                 f"hollow grey: the papers' figures ({PAPER_METHOD})",
             ],
         )
-        png = _png(fig)
+        png = to_png(fig)
     return Plot(
         f"madds-{table.recipe}",
         f"Latency against MAdds, recipe {table.recipe}",
@@ -206,7 +206,7 @@ def int8_speedup(found: Sequence[Speedup]) -> Plot:
     series = len(labels) + len(pixels)
     width = 0.8 / max(series, 1)
     x = np.arange(len(models))
-    with _figure(max(8.0, 1.2 * len(models) + 4), 5.5) as fig:
+    with new_figure(max(8.0, 1.2 * len(models) + 4), 5.5) as fig:
         ax = fig.add_subplot()
         for i, label in enumerate(labels):
             values = [
@@ -233,8 +233,8 @@ def int8_speedup(found: Sequence[Speedup]) -> Plot:
         ax.grid(axis="y", alpha=0.3)
         recipes = sorted({f"{s.fp32.recipe} / {s.int8.recipe}" for s in found})
         runners = sorted({f"{s.label}: runner {s.fp32.runner_text}" for s in found})
-        _footer(fig, [f"recipes (fp32 / int8): {', '.join(recipes)}", *runners])
-        png = _png(fig)
+        add_footer(fig, [f"recipes (fp32 / int8): {', '.join(recipes)}", *runners])
+        png = to_png(fig)
     return Plot(
         "int8-speedup",
         "int8 over fp32 speedup per device",

@@ -21,7 +21,7 @@ from typing import Any
 from bench.compare.measurements import NOT_A_PHONE, device_label
 from bench.report.grids import PAPER_METHOD, PAPER_SHORT
 from bench.report.html import LOAD_CHECK, STYLE
-from bench.report.plots import PAPER_MARKERS, _figure, _png
+from bench.report.plots import PAPER_MARKERS, new_figure, to_png
 from bench.report.sessions import PROVENANCE_NOTE, int8_note
 from bench.stats import CONFIDENCE, HEADLINE, ROUND_CI_METHOD, median_ci_coverage
 from bench.sweep.accuracy import MEASURED, PAPER_NOTE, paper_accuracy
@@ -273,7 +273,7 @@ def scatter(context: Context, recipe: str, answer: Answer) -> bytes:
     rows = answer.results[recipe]
     front = answer.frontiers[recipe]
     markers = {"paper": "o", "paper, fp32 figure": "v", "measured": "*"}
-    with _figure(10, 6.5) as fig:
+    with new_figure(10, 6.5) as fig:
         ax = fig.add_subplot()
         families = list(dict.fromkeys(r.point.family for r in rows))
         for index, family in enumerate(families):
@@ -352,7 +352,7 @@ def scatter(context: Context, recipe: str, answer: Answer) -> bytes:
         ax.legend(fontsize=7, loc="lower right")
         footer = [*device_lines(context)[1:], f"papers' points: {PAPER_METHOD}; {PAPER_NOTE}"]
         fig.supxlabel("\n".join(footer), fontsize=7.5, ha="left", x=0.01)
-        return _png(fig)
+        return to_png(fig)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:

@@ -273,7 +273,7 @@ def test_plots_draw_names_as_plain_text(hostile: Path, monkeypatch: pytest.Monke
         drawn.append((fig, buffer.getvalue()))
         return b"png"
 
-    monkeypatch.setattr(plots, "_png", svg)
+    monkeypatch.setattr(plots, "to_png", svg)
     made = plots.all_plots(build_comparison(measurements_from_store(hostile)))
     assert len(made) == len(drawn) == 5
     everything = "\n".join(text for _, text in drawn)

@@ -279,7 +279,7 @@ def test_html_embeds_valid_plots(reports):
 
 def test_every_figure_names_device_runner_and_recipe(stores, monkeypatch):
     figures = []
-    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"png")
+    monkeypatch.setattr(plots, "to_png", lambda fig: figures.append(fig) or b"png")
     result = build_comparison(measurements_from_store(stores["candidate"]))
     made = plots.all_plots(result)
     assert len(made) == len(figures) == 5
