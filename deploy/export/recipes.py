@@ -7,6 +7,7 @@ and a lowering module, never editing the pipeline's steps. Names are what users 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +16,9 @@ from deploy.errors import RecipeError
 BACKENDS = ("xnnpack", "coreml")
 PRECISIONS = ("fp32", "fp16", "int8", "w8")
 FORMATS = (".pte", ".mlpackage")
+# "depthwise-conv": a convolution with groups == input channels > 1; "depthwise-conv-5x5": one
+# of those with a kernel of 25 taps or more
+FLOAT_OP_KINDS = ("depthwise-conv", "depthwise-conv-5x5")
 
 
 @dataclass(frozen=True)
@@ -30,16 +34,28 @@ class QuantizationConfig:
     # how calibration sets the activation ranges: "min-max" (over every calibration image) or
     # "moving-average-min-max"; None: the backend quantizer's own default
     activation_observer: str | None = None
+    # op kinds the quantizer leaves in float inside an otherwise quantized graph (mixed
+    # precision); one of FLOAT_OP_KINDS each
+    float_ops: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        odd = [kind for kind in self.float_ops if kind not in FLOAT_OP_KINDS]
+        if odd:
+            raise RecipeError(f"float_ops {odd} not in {FLOAT_OP_KINDS}")
 
     @property
     def needs_calibration(self) -> bool:
         return self.activation_mode == "static"
 
     def as_dict(self) -> dict[str, Any]:
-        """Its fields; `activation_observer` only when set, so older recipes keep their keys."""
+        """Its fields; `activation_observer`, `float_ops` only when set (older keys stay)."""
         data = asdict(self)
         if self.activation_observer is None:
             del data["activation_observer"]
+        if self.float_ops:
+            data["float_ops"] = list(self.float_ops)
+        else:
+            del data["float_ops"]
         return data
 
 
@@ -104,6 +120,24 @@ RECIPES: dict[str, Recipe] = {
             quantization=INT8_STATIC,
             description="ExecuTorch, PT2E int8 (per-channel symmetric weights, static "
             "activations calibrated on real images), delegated to XNNPACK",
+        ),
+        Recipe(
+            "xnnpack-int8-dwfp32",
+            backend="xnnpack",
+            precision="int8",
+            format=".pte",
+            quantization=dataclasses.replace(INT8_STATIC, float_ops=("depthwise-conv",)),
+            description="xnnpack-int8 with every depthwise convolution left in float32 "
+            "(mixed precision)",
+        ),
+        Recipe(
+            "xnnpack-int8-dw5fp32",
+            backend="xnnpack",
+            precision="int8",
+            format=".pte",
+            quantization=dataclasses.replace(INT8_STATIC, float_ops=("depthwise-conv-5x5",)),
+            description="xnnpack-int8 with the depthwise convolutions of 5x5 or larger kernels "
+            "left in float32 (mixed precision)",
         ),
         # Core ML (deploy/export/coreml.py): ML programs for iOS 17, and one ExecuTorch program
         # delegated to Core ML.

@@ -48,6 +48,31 @@ def fold_scalar_constants(program: torch.export.ExportedProgram) -> torch.export
     return program.run_decompositions({aten.hardsigmoid.default: _hardsigmoid_with_scalars})
 
 
+def is_depthwise_conv(node: torch.fx.Node) -> bool:
+    """An aten conv node whose groups equal its input channels (> 1)."""
+    if node.op != "call_function" or node.target not in (aten.conv2d.default, aten.conv1d.default):
+        return False
+    groups = node.args[6] if len(node.args) > 6 else node.kwargs.get("groups", 1)
+    source = node.args[0]
+    value = source.meta.get("val") if isinstance(source, torch.fx.Node) else None
+    return isinstance(groups, int) and groups > 1 and value is not None and value.shape[1] == groups
+
+
+def is_depthwise_conv_5x5(node: torch.fx.Node) -> bool:
+    """A depthwise conv whose kernel has 25 or more taps (5x5, 7x7, ...)."""
+    if not is_depthwise_conv(node):
+        return False
+    weight = node.args[1]
+    value = weight.meta.get("val") if isinstance(weight, torch.fx.Node) else None
+    return value is not None and value.shape[2:].numel() >= 25
+
+
+FLOAT_OP_TESTS = {
+    "depthwise-conv": is_depthwise_conv,
+    "depthwise-conv-5x5": is_depthwise_conv_5x5,
+}
+
+
 def quantize_pt2e(
     module: torch.nn.Module, recipe: Recipe, example: torch.Tensor, calibration: torch.Tensor
 ) -> torch.nn.Module:
@@ -75,6 +100,10 @@ def quantize_pt2e(
             is_dynamic=config.activation_mode == "dynamic",
         )
     )
+    if config.float_ops:
+        # the quantizer skips a pattern (conv + bn + act) if the filter rejects any of its nodes
+        tests = [FLOAT_OP_TESTS[kind] for kind in config.float_ops]
+        quantizer.set_filter_function(lambda node: not any(test(node) for test in tests))
     graph_module = torch.export.export(module, (example,)).module()
     prepared = prepare_pt2e(graph_module, quantizer)  # type: ignore[arg-type]
     with torch.no_grad():
