@@ -73,6 +73,7 @@ from typing import Any, NamedTuple
 
 from bench.errors import StoreError, StoreLockedError
 from bench.results import RunnerResult
+from deploy.artifacts.preprocessing import Preprocessing, of_entry
 
 DEFAULT_PATH = Path("results") / "bench.sqlite"
 # How long one write waits, in all, for another process's write transaction to end.
@@ -360,6 +361,11 @@ class ArtifactRecord:
     file: str = ""
     size_bytes: int | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def preprocessing(self) -> Preprocessing | None:
+        """The input recipe its manifest entry records (None for an artifact without one)."""
+        return of_entry(self.manifest)
 
     @classmethod
     def from_manifest_entry(cls, entry: Any) -> ArtifactRecord:

@@ -16,10 +16,10 @@ our device folder (world-readable, as the app reads it from there), remove an ol
 `<files dir>/<output>` or `<output>.error`, pull the result and validate it, force-stop the app.
 
 The input: the artifact's preprocessing, from its manifest entry (`AppRunConfig.preprocessing`,
-see `preprocessing_of`), travels as the `preprocessing` extra (one line of JSON); the app makes
-its synthetic input through it (noise pixels -> value range -> mean/std, grey replicated for
-"LLL") and echoes it in the result, which is refused if the echo differs. An artifact without a
-manifest has none, and the app feeds the C++ runner's raw [-1, 1) stream.
+see `ArtifactRecord.preprocessing`), travels as the `preprocessing` extra (one line of JSON);
+the app makes its synthetic input through it (noise pixels -> value range -> mean/std, grey
+replicated for "LLL") and echoes it in the result, which is refused if the echo differs. An
+artifact without a manifest has none, and the app feeds the C++ runner's raw [-1, 1) stream.
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ from pathlib import Path
 
 from bench.errors import ResultSchemaError
 from bench.results import RunnerResult
-from bench.store import ArtifactRecord
-from deploy.artifacts.preprocessing import Preprocessing, of_entry
+from deploy.artifacts.preprocessing import Preprocessing
 from deploy.devices.base import Device
 from deploy.devices.errors import DeviceError, DeviceTimeoutError
 
@@ -177,11 +176,6 @@ def parse_am_start(output: str) -> AmStartResult:
         wait_time_ms=number("WaitTime"),
         raw=output,
     )
-
-
-def preprocessing_of(record: ArtifactRecord) -> Preprocessing | None:
-    """The artifact's preprocessing, from its manifest entry (None for an unlisted artifact)."""
-    return of_entry(record.manifest)
 
 
 def parse_app_result(

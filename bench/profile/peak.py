@@ -18,7 +18,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.runner.run import RunnerConfig
 from bench.store import ArtifactRecord, PeakRecord
-from bench.targets.base import Artifact, Target, Variant
+from bench.targets.base import Artifact, Target
 from deploy.export.probe import ProbeShape
 
 DEFAULT_PROBES = Path("artifacts") / "probes"
@@ -70,8 +70,7 @@ def measure_peak(
 ) -> PeakRecord:
     """Time `probe` in `rounds` fresh runner processes on the opened `target`."""
     madds = probe.record.madds or 0
-    (variant,) = target.variants(config)[:1]
-    variant = Variant(variant.config, variant.mask, variant.key)
+    variant = target.variants(config)[0]
     medians: list[float] = []
     machine: dict[str, Any] = {}
     counting = getattr(target, "count_instructions", None)

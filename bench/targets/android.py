@@ -444,7 +444,7 @@ class AndroidAppTarget(AndroidShellTarget):
         pass  # run_in_app installs the APK and pushes each artifact itself
 
     def measure(self, artifact: Artifact, variant: Variant, label: str) -> Measured:
-        from bench.android.app import AppRunConfig, default_apk, preprocessing_of, run_in_app
+        from bench.android.app import AppRunConfig, default_apk, run_in_app
 
         assert self.device is not None
         config = variant.config
@@ -454,7 +454,7 @@ class AndroidAppTarget(AndroidShellTarget):
             iterations=config.iterations,
             threads=config.threads,
             seed=config.seed,
-            preprocessing=preprocessing_of(artifact.record),
+            preprocessing=artifact.record.preprocessing,
         )
         self.say(f"{label}: running in the benchmark app")
         outcome = run_in_app(

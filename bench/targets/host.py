@@ -181,7 +181,7 @@ class HostTarget(Target):
         assert self.runner is not None, "open() first"
         config = variant.config
         count = self.instruction_count(artifact, label) if self.count_instructions else None
-        budget = self.timeout_s or (max(config.max_time_s, config.min_time_s) + 300.0)
+        budget = self._budget_s(config)
         facts = host_facts(self.core)
         watch = RoundWatch.start(self.core)  # load, steal, runnable tasks on the core
         result = run_host(self.runner, artifact.path, config, core=self.core, timeout=budget)
@@ -196,11 +196,19 @@ class HostTarget(Target):
     ) -> RunnerResult:
         assert self.runner is not None, "open() first"
         config = variant.config
-        budget = self.timeout_s or (max(config.max_time_s, config.min_time_s) + 300.0)
         self.say(f"{label}: profiling round (ETDump, not timed)")
         return run_host(
-            self.runner, artifact.path, config, core=self.core, timeout=budget, etdump_file=etdump
+            self.runner,
+            artifact.path,
+            config,
+            core=self.core,
+            timeout=self._budget_s(config),
+            etdump_file=etdump,
         )
+
+    def _budget_s(self, config: RunnerConfig) -> float:
+        """How long one runner process may take: --timeout, else its time budget + 300 s."""
+        return self.timeout_s or (max(config.max_time_s, config.min_time_s) + 300.0)
 
     def failed_machine(self) -> dict[str, Any]:
         return host_facts(self.core)

@@ -42,7 +42,7 @@ from bench.results import RunnerResult
 from bench.runner.run import RunnerConfig
 from bench.store import DeviceRecord
 from bench.targets.base import Artifact, Measured, Target, Variant
-from deploy.artifacts.preprocessing import Preprocessing, of_entry
+from deploy.artifacts.preprocessing import Preprocessing
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS_DIR = ROOT / "ios_harness"
@@ -422,11 +422,6 @@ def mac_facts(runner: Runner, cwd: Path, timeout: float = 60.0) -> dict[str, str
     }
 
 
-def preprocessing_of(artifact: Artifact) -> Preprocessing | None:
-    """The artifact's preprocessing, from its manifest entry (None for an unlisted artifact)."""
-    return of_entry(artifact.record.manifest)
-
-
 def _key(artifact: Artifact) -> tuple[str, Path]:
     return artifact.record.sha256, artifact.path
 
@@ -543,7 +538,7 @@ class IosTarget(Target):
         package = self._packages[key]
         folder = package.parent
         env = test_environment(
-            [units], config.warmup, config.iterations, config.seed, preprocessing_of(artifact)
+            [units], config.warmup, config.iterations, config.seed, artifact.record.preprocessing
         )
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         bundle = folder / f"result-{units}-{stamp}.xcresult"
@@ -567,7 +562,7 @@ class IosTarget(Target):
             config.warmup,
             config.iterations,
             config.seed,
-            preprocessing_of(artifact),
+            artifact.record.preprocessing,
         )
         output = _run(self.runner, command, cwd=self.harness, env={}, timeout=self.timeout_s)
         lines = [ln for ln in output.splitlines() if ln.startswith("{")]
@@ -583,7 +578,7 @@ class IosTarget(Target):
         measured = str(result.config.get("compute_units", ""))
         if measured != units:
             raise IOSHarnessError(f"asked for compute units {units}, the harness ran {measured!r}")
-        preprocessing = preprocessing_of(artifact)
+        preprocessing = artifact.record.preprocessing
         if preprocessing is not None and not preprocessing.same_as(
             result.config.get("preprocessing")
         ):

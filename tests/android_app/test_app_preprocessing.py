@@ -109,7 +109,7 @@ def test_an_app_that_ignores_the_preprocessing_is_refused(
 
 def test_an_artifact_without_a_manifest_gets_no_preprocessing(tmp_path: Path) -> None:
     record = ArtifactRecord("a" * 64, "unlisted:m.pte", "unlisted")
-    assert app.preprocessing_of(record) is None
+    assert record.preprocessing is None
     command = app.start_command("/data/local/tmp/m.pte", app.AppRunConfig())
     assert ("--es", "preprocessing") not in extras_of(command)
 

@@ -125,7 +125,7 @@ def test_an_unlisted_model_gets_the_raw_stream(tmp_path: Path) -> None:
     command = ios.mac_command(tmp_path, tmp_path / "m.mlpackage", "cpuOnly", 1, 1, 0)
     assert "--preprocessing" not in command
     unlisted = Artifact(ArtifactRecord("a" * 64, "unlisted:m", "unlisted"), tmp_path)
-    assert ios.preprocessing_of(unlisted) is None
+    assert unlisted.record.preprocessing is None
 
 
 def test_swift_preprocessed_noise_figures_match_the_python_port() -> None:
